@@ -1,0 +1,44 @@
+//! # fibra
+//!
+//! Stackful coroutines with hand-written context switching for x86-64 (System V and
+//! Microsoft x64) and aarch64 (AAPCS64), on guarded, pooled stacks.
+//!
+//! ```
+//! use fibra::{Coroutine, CoroutineResult, Generator, Yielder};
+//!
+//! // A coroutine takes inputs, yields values, and returns.
+//! let mut co = Coroutine::new(|y: &Yielder<i32, &'static str>, first: i32| -> u64 {
+//!     let next: i32 = y.suspend("a");
+//!     (first + next) as u64
+//! });
+//! assert!(matches!(co.resume(1), CoroutineResult::Yield("a")));
+//! assert!(matches!(co.resume(2), CoroutineResult::Return(3)));
+//!
+//! // A generator is an iterator driven by suspend.
+//! let squares: Vec<u32> = Generator::new(|y| for i in 1..4 { y.suspend(i * i) }).collect();
+//! assert_eq!(squares, [1, 4, 9]);
+//!
+//! // Deep recursion on a big stack of its own.
+//! fn depth(n: u32) -> u32 { if n == 0 { 0 } else { 1 + depth(std::hint::black_box(n) - 1) } }
+//! assert_eq!(fibra::on_stack(32 << 20, || depth(100_000)), 100_000);
+//! ```
+//!
+//! ## Stacks
+//! Stacks come from a per-thread [`StackPool`], so creating a coroutine costs no system
+//! call in steady state. Each stack has a guard page below it while the process's
+//! mapping budget allows ([`StackPolicy`]); an overflow into a guard page is reported by
+//! name (`fibra: fiber '<name>' overflowed its <N> KiB stack`) before the process aborts.
+
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod arch;
+mod coroutine;
+mod loom;
+mod stack;
+mod sys;
+
+pub use coroutine::{Builder, Coroutine, CoroutineResult, Generator, Yielder, on_stack};
+pub use stack::{
+    DEFAULT_STACK_SIZE, DefaultStack, PooledStack, Stack, StackPolicy, StackPool, StackPoolConfig,
+    set_guarded_stack_budget,
+};

@@ -1,0 +1,74 @@
+//! Stack memory from `mmap`.
+
+use std::io;
+use std::sync::OnceLock;
+
+/// The system page size.
+pub(crate) fn page_size() -> usize {
+    static PAGE: OnceLock<usize> = OnceLock::new();
+    // SAFETY: sysconf has no preconditions.
+    *PAGE.get_or_init(|| unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize)
+}
+
+/// How many memory mappings the kernel allows this process, if it says.
+pub(crate) fn map_count_limit() -> Option<usize> {
+    static LIMIT: OnceLock<Option<usize>> = OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/vm/max_map_count")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    })
+}
+
+/// Reserves `len` bytes (a multiple of the page size) without committing memory, with the
+/// lowest `guard` bytes inaccessible. Returns the base address of the reservation.
+pub(crate) fn map_stack(len: usize, guard: usize) -> io::Result<usize> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    const EXTRA: libc::c_int = libc::MAP_NORESERVE | libc::MAP_STACK;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    const EXTRA: libc::c_int = 0;
+    // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches
+    // no existing memory.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | EXTRA,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    if guard > 0 {
+        // SAFETY: [base, base + guard) lies inside the mapping we just created.
+        if unsafe { libc::mprotect(base, guard, libc::PROT_NONE) } != 0 {
+            let err = io::Error::last_os_error();
+            // SAFETY: the mapping is ours and nothing refers to it yet.
+            unsafe { libc::munmap(base, len) };
+            return Err(err);
+        }
+    }
+    Ok(base as usize)
+}
+
+/// Releases a reservation made by `map_stack`.
+///
+/// # Safety
+/// `base`/`len` must be exactly one reservation from `map_stack`, no longer in use.
+pub(crate) unsafe fn unmap_stack(base: usize, len: usize) {
+    // SAFETY: the caller hands us a whole mapping that nothing uses any more.
+    let rc = unsafe { libc::munmap(base as *mut libc::c_void, len) };
+    debug_assert_eq!(rc, 0, "munmap failed: {}", io::Error::last_os_error());
+}
+
+/// Gives the pages of `[addr, addr + len)` back to the system; they read as zero afterwards.
+///
+/// # Safety
+/// The range must be page-aligned, inside a reservation from `map_stack`, and unused.
+pub(crate) unsafe fn discard(addr: usize, len: usize) {
+    // SAFETY: the caller guarantees the range is ours and holds nothing we need.
+    unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+}
