@@ -1,0 +1,79 @@
+//! The Auto policy guards stacks while the budget allows and then falls back to canaries.
+//! Its own test binary: the budget is process-wide.
+
+mod common;
+
+use fibra::{Builder, Coroutine, CoroutineResult, DefaultStack, StackPolicy, Yielder};
+
+#[test]
+fn auto_policy_goes_unguarded_past_the_budget() {
+    fibra::set_guarded_stack_budget(10);
+    // Stacks not from the pool, so that this thread's pool cannot hide new mappings.
+    let stacks: Vec<DefaultStack> = (0..30).map(|_| DefaultStack::new(16 * 1024).unwrap()).collect();
+    let guarded = stacks.iter().filter(|s| fibra::Stack::is_guarded(*s)).count();
+    assert!(guarded <= 10, "{guarded} guarded");
+    assert!(stacks.len() - guarded >= 20);
+    // Unguarded stacks run coroutines as well (their canary is checked on each switch).
+    let mut cos: Vec<_> = stacks
+        .into_iter()
+        .map(|s| Coroutine::with_stack(s, |y: &Yielder<u32, u32>, x: u32| y.suspend(x) + 1))
+        .collect();
+    for (i, co) in cos.iter_mut().enumerate() {
+        assert_eq!(co.resume(i as u32), CoroutineResult::Yield(i as u32));
+        assert_eq!(co.resume(i as u32), CoroutineResult::Return(i as u32 + 1));
+    }
+}
+
+/// More live coroutines than the kernel's default `vm.max_map_count` allows guarded
+/// stacks for (65 530 mappings = 32 765 guarded stacks). Run in a child so the budget set
+/// by the other test does not apply.
+#[test]
+fn forty_thousand_live_coroutines_under_auto() {
+    const NAME: &str = "forty_thousand_live_coroutines_under_auto";
+    if !common::is_child(NAME) {
+        let out = common::run_child(NAME);
+        assert!(out.status.success(), "child failed: {}", String::from_utf8_lossy(&out.stderr));
+        return;
+    }
+    let n = 40_000;
+    let mut live: Vec<Coroutine<(), u32, ()>> = (0..n)
+        .map(|i| {
+            let mut co = Builder::new()
+                .stack_size(16 * 1024)
+                .build(move |y: &Yielder<(), u32>, ()| y.suspend(i))
+                .unwrap_or_else(|e| panic!("coroutine {i}: {e}"));
+            assert_eq!(co.resume(()), CoroutineResult::Yield(i));
+            co
+        })
+        .collect();
+    let guarded = live.iter().filter(|c| fibra::Stack::is_guarded(c.stack())).count();
+    eprintln!("{guarded} of {n} stacks guarded");
+    assert!(guarded > 1000 && guarded < n as usize);
+    for co in &mut live {
+        assert_eq!(co.resume(()), CoroutineResult::Return(()));
+    }
+}
+
+/// With StackPolicy::Guarded the kernel's limit is a hard error that says what to do.
+#[cfg(target_os = "linux")]
+#[test]
+fn guarded_policy_past_the_kernel_limit_explains_itself() {
+    const NAME: &str = "guarded_policy_past_the_kernel_limit_explains_itself";
+    if !common::is_child(NAME) {
+        let out = common::run_child(NAME);
+        assert!(out.status.success(), "child failed: {}", String::from_utf8_lossy(&out.stderr));
+        return;
+    }
+    let mut held = Vec::new();
+    let err = loop {
+        match DefaultStack::with_policy(16 * 1024, StackPolicy::Guarded) {
+            Ok(s) => held.push(s),
+            Err(e) => break e,
+        }
+        assert!(held.len() < 10_000_000, "never ran out");
+    };
+    let msg = err.to_string();
+    drop(held);
+    assert!(msg.contains("vm.max_map_count"), "{msg}");
+    assert!(msg.contains("sysctl"), "{msg}");
+}
