@@ -23,6 +23,7 @@ fn coroutine_marker_frame() -> String {
 }
 
 #[test]
+#[inline(never)]
 fn backtrace_crosses_the_switch() {
     let bt = resumer_marker_frame();
     let inside = bt.find("coroutine_marker_frame").unwrap_or_else(|| panic!("no coroutine frame in:\n{bt}"));

@@ -15,6 +15,7 @@ fn expect_abort_with(name: &str, needles: &[&str]) {
 }
 
 #[inline(never)]
+#[allow(unconditional_recursion)] // deliberately: it overflows
 fn recurse_forever(n: u64) -> u64 {
     let pad = std::hint::black_box([n; 32]);
     recurse_forever(pad[3] + 1) + pad[5]
