@@ -10,7 +10,9 @@ use std::env;
 const ABIS: &[&str] = &["x86_64_sysv", "x86_64_windows", "aarch64_aapcs"];
 
 fn main() {
-    println!("cargo:rustc-check-cfg=cfg(fibra_abi, values(\"x86_64_sysv\", \"x86_64_windows\", \"aarch64_aapcs\"))");
+    println!(
+        "cargo:rustc-check-cfg=cfg(fibra_abi, values(\"x86_64_sysv\", \"x86_64_windows\", \"aarch64_aapcs\"))"
+    );
     println!("cargo:rerun-if-changed=build.rs");
 
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
@@ -19,8 +21,11 @@ fn main() {
 
     let abi = match (arch.as_str(), os.as_str()) {
         ("x86_64", "windows") => Some("x86_64_windows"),
-        ("x86_64", "linux" | "android" | "macos" | "ios" | "freebsd" | "netbsd" | "openbsd"
-            | "dragonfly" | "illumos" | "solaris") => Some("x86_64_sysv"),
+        (
+            "x86_64",
+            "linux" | "android" | "macos" | "ios" | "freebsd" | "netbsd" | "openbsd" | "dragonfly"
+            | "illumos" | "solaris",
+        ) => Some("x86_64_sysv"),
         ("aarch64", "linux" | "android" | "macos" | "ios" | "freebsd" | "netbsd" | "openbsd") => {
             Some("aarch64_aapcs")
         }

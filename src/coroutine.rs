@@ -39,6 +39,9 @@ impl<Y, R> CoroutineResult<Y, R> {
     }
 }
 
+/// Makes a type !Send and !Sync.
+type NotSend = PhantomData<*mut ()>;
+
 /// The payload fibra unwinds a suspended coroutine's stack with when the coroutine is
 /// dropped. Code that catches panics inside a coroutine should let it continue.
 struct ForcedUnwind;
@@ -59,7 +62,8 @@ pub struct Yielder<I, Y> {
     /// Set once this coroutine's stack is being unwound because it was dropped.
     unwinding: Cell<bool>,
     /// !Send and !Sync: a yielder only makes sense on its own coroutine's stack.
-    _marker: PhantomData<(*mut (), fn(Y) -> I)>,
+    _not_send: NotSend,
+    _types: PhantomData<fn(Y) -> I>,
 }
 
 impl<I, Y> Yielder<I, Y> {
@@ -135,7 +139,9 @@ pub struct Coroutine<I, Y, R, S: Stack = PooledStack> {
     /// Address of the canary on an unguarded stack, 0 on a guarded one.
     canary: usize,
     name: Option<Box<str>>,
-    _marker: PhantomData<(*mut (), fn(I) -> CoroutineResult<Y, R>)>,
+    /// !Send: see the type's docs.
+    _not_send: NotSend,
+    _types: PhantomData<fn(I) -> CoroutineResult<Y, R>>,
 }
 
 /// What the new stack holds above the switch frames until the coroutine starts.
@@ -179,7 +185,11 @@ impl Builder {
     }
 
     /// Creates the coroutine on the given stack (the stack size setting is ignored).
-    pub fn build_with_stack<I, Y, R, S, F>(self, stack: S, f: F) -> io::Result<Coroutine<I, Y, R, S>>
+    pub fn build_with_stack<I, Y, R, S, F>(
+        self,
+        stack: S,
+        f: F,
+    ) -> io::Result<Coroutine<I, Y, R, S>>
     where
         S: Stack,
         F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
@@ -200,7 +210,9 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     where
         F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
     {
-        Builder::new().build(f).unwrap_or_else(|e| creation_failed(e))
+        Builder::new()
+            .build(f)
+            .unwrap_or_else(|e| creation_failed(e))
     }
 
     /// A [`Builder`] to set the stack size or name.
@@ -223,7 +235,9 @@ impl<I, Y, R, S: Stack> Coroutine<I, Y, R, S> {
     where
         F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
     {
-        Builder::new().build_with_stack(stack, f).unwrap_or_else(|e| creation_failed(e))
+        Builder::new()
+            .build_with_stack(stack, f)
+            .unwrap_or_else(|e| creation_failed(e))
     }
 
     /// # Safety
@@ -237,7 +251,9 @@ impl<I, Y, R, S: Stack> Coroutine<I, Y, R, S> {
         let top = stack.top().get();
         let bottom = stack.bottom().get();
         let align = align_of::<EntryData<F>>().max(16);
-        let data = top.checked_sub(size_of::<EntryData<F>>()).map(|a| a & !(align - 1));
+        let data = top
+            .checked_sub(size_of::<EntryData<F>>())
+            .map(|a| a & !(align - 1));
         // Keep a page free below the parked closure for the switch frames and first calls.
         let switch_top = match data {
             Some(data) if data >= bottom + 4096 => data,
@@ -254,9 +270,21 @@ impl<I, Y, R, S: Stack> Coroutine<I, Y, R, S> {
         };
         // SAFETY: [switch_top, top) lies inside the stack, is aligned for EntryData<F>,
         // and nothing else uses it; `entry` moves the value out exactly once.
-        unsafe { ptr::write(switch_top as *mut EntryData<F>, EntryData { f, top: switch_top }) };
+        unsafe {
+            ptr::write(
+                switch_top as *mut EntryData<F>,
+                EntryData { f, top: switch_top },
+            )
+        };
         // SAFETY: switch_top is 16-aligned with at least a page of the stack below it.
-        let sp = unsafe { arch::init_stack(&stack, switch_top, entry::<I, Y, R, F>, switch_top as *mut u8) };
+        let sp = unsafe {
+            arch::init_stack(
+                &stack,
+                switch_top,
+                entry::<I, Y, R, F>,
+                switch_top as *mut u8,
+            )
+        };
         let canary = if stack.is_guarded() {
             0
         } else {
@@ -271,7 +299,8 @@ impl<I, Y, R, S: Stack> Coroutine<I, Y, R, S> {
             top: switch_top,
             canary,
             name,
-            _marker: PhantomData,
+            _not_send: PhantomData,
+            _types: PhantomData,
         })
     }
 
@@ -283,7 +312,9 @@ impl<I, Y, R, S: Stack> Coroutine<I, Y, R, S> {
     /// its payload (the coroutine is finished after that).
     #[inline]
     pub fn resume(&mut self, input: I) -> CoroutineResult<Y, R> {
-        let Some(sp) = self.sp else { resumed_after_completion() };
+        let Some(sp) = self.sp else {
+            resumed_after_completion()
+        };
         let input = ManuallyDrop::new(input);
         // SAFETY: `sp` is the saved stack pointer of this suspended coroutine and `top`
         // its switch top; `input` stays alive until the coroutine has read it (first
@@ -360,7 +391,10 @@ impl<I, Y, R, S: Stack> Coroutine<I, Y, R, S> {
         // to drop its closure) and finish.
         let (value, sp) = unsafe { arch::resume(0, sp, self.top) };
         self.check_canary();
-        assert!(sp.is_none(), "fibra: coroutine kept running after being asked to unwind");
+        assert!(
+            sp.is_none(),
+            "fibra: coroutine kept running after being asked to unwind"
+        );
         // SAFETY: the coroutine finished and handed us its Outcome.
         match unsafe { ptr::read(value as *const Outcome<R>) } {
             Outcome::Returned(_) | Outcome::Unwound => {}
@@ -385,7 +419,10 @@ impl<I, Y, R, S: Stack> Drop for Coroutine<I, Y, R, S> {
 
 impl<I, Y, R, S: Stack> fmt::Debug for Coroutine<I, Y, R, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Coroutine").field("name", &self.name).field("done", &self.done()).finish_non_exhaustive()
+        f.debug_struct("Coroutine")
+            .field("name", &self.name)
+            .field("done", &self.done())
+            .finish_non_exhaustive()
     }
 }
 
@@ -407,7 +444,12 @@ where
             Err(payload) => Outcome::Panicked(payload),
         }
     } else {
-        let yielder = Yielder { top, unwinding: Cell::new(false), _marker: PhantomData };
+        let yielder = Yielder {
+            top,
+            unwinding: Cell::new(false),
+            _not_send: PhantomData,
+            _types: PhantomData,
+        };
         // SAFETY: the parent passed a pointer to an `I` it will not drop.
         let input = unsafe { ptr::read(input as *const I) };
         let result = catch_unwind(AssertUnwindSafe(|| f(&yielder, input)));
@@ -415,7 +457,9 @@ where
             Ok(r) => Outcome::Returned(r),
             // Our own drop-triggered unwind. A ForcedUnwind of an outer coroutine (this one
             // being nested inside it) is an ordinary panic here and travels on.
-            Err(payload) if yielder.unwinding.get() && payload.is::<ForcedUnwind>() => Outcome::Unwound,
+            Err(payload) if yielder.unwinding.get() && payload.is::<ForcedUnwind>() => {
+                Outcome::Unwound
+            }
             Err(payload) => Outcome::Panicked(payload),
         }
     };
@@ -445,7 +489,9 @@ impl<T> Generator<T> {
     where
         F: FnOnce(&Yielder<(), T>) + 'static,
     {
-        Generator { coroutine: Coroutine::new(move |y, ()| f(y)) }
+        Generator {
+            coroutine: Coroutine::new(move |y, ()| f(y)),
+        }
     }
 }
 
@@ -455,7 +501,9 @@ impl<T, S: Stack> Generator<T, S> {
     where
         F: FnOnce(&Yielder<(), T>) + 'static,
     {
-        Generator { coroutine: Coroutine::with_stack(stack, move |y, ()| f(y)) }
+        Generator {
+            coroutine: Coroutine::with_stack(stack, move |y, ()| f(y)),
+        }
     }
 }
 
@@ -474,7 +522,9 @@ impl<T, S: Stack> core::iter::FusedIterator for Generator<T, S> {}
 
 impl<T, S: Stack> fmt::Debug for Generator<T, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Generator").field("done", &self.coroutine.done()).finish()
+        f.debug_struct("Generator")
+            .field("done", &self.coroutine.done())
+            .finish()
     }
 }
 

@@ -8,8 +8,7 @@ fn resumer_marker_frame() -> String {
     let mut co = Builder::new()
         .stack_size(4 << 20) // symbolisation is stack-hungry in debug builds
         .build(|y: &Yielder<(), String>, ()| {
-            let first = y.suspend(String::new());
-            drop(first);
+            y.suspend(String::new());
             coroutine_marker_frame()
         })
         .unwrap();
@@ -26,10 +25,17 @@ fn coroutine_marker_frame() -> String {
 #[inline(never)]
 fn backtrace_crosses_the_switch() {
     let bt = resumer_marker_frame();
-    let inside = bt.find("coroutine_marker_frame").unwrap_or_else(|| panic!("no coroutine frame in:\n{bt}"));
-    let outside = bt.find("resumer_marker_frame").unwrap_or_else(|| panic!("backtrace stops at the switch:\n{bt}"));
+    let inside = bt
+        .find("coroutine_marker_frame")
+        .unwrap_or_else(|| panic!("no coroutine frame in:\n{bt}"));
+    let outside = bt
+        .find("resumer_marker_frame")
+        .unwrap_or_else(|| panic!("backtrace stops at the switch:\n{bt}"));
     assert!(inside < outside, "frames out of order:\n{bt}");
-    assert!(bt.contains("backtrace_crosses_the_switch"), "does not reach the test function:\n{bt}");
+    assert!(
+        bt.contains("backtrace_crosses_the_switch"),
+        "does not reach the test function:\n{bt}"
+    );
 }
 
 #[test]
@@ -39,7 +45,10 @@ fn backtrace_crosses_nested_switches() {
         let mut outer = Builder::new()
             .stack_size(4 << 20)
             .build(|_: &Yielder<(), ()>, ()| {
-                let mut inner = Builder::new().stack_size(4 << 20).build(|_: &Yielder<(), ()>, ()| coroutine_marker_frame()).unwrap();
+                let mut inner = Builder::new()
+                    .stack_size(4 << 20)
+                    .build(|_: &Yielder<(), ()>, ()| coroutine_marker_frame())
+                    .unwrap();
                 inner.resume(()).into_return().unwrap()
             })
             .unwrap();

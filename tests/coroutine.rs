@@ -18,7 +18,10 @@ fn values_flow_both_ways() {
     assert_eq!(co.resume("bb".into()), CoroutineResult::Yield(2));
     assert_eq!(co.resume("ccc".into()), CoroutineResult::Yield(3));
     assert!(!co.done());
-    assert_eq!(co.resume("dddd".into()), CoroutineResult::Return(vec!["a".into(), "bb".into(), "ccc".into(), "dddd".into()]));
+    assert_eq!(
+        co.resume("dddd".into()),
+        CoroutineResult::Return(vec!["a".into(), "bb".into(), "ccc".into(), "dddd".into()])
+    );
     assert!(co.done());
 }
 
@@ -41,8 +44,10 @@ fn large_values_cross_the_switch_intact() {
 
 #[test]
 fn many_round_trips() {
-    let mut co = Coroutine::new(|y: &Yielder<u64, u64>, mut n: u64| loop {
-        n = y.suspend(n * 2);
+    let mut co = Coroutine::new(|y: &Yielder<u64, u64>, mut n: u64| {
+        loop {
+            n = y.suspend(n * 2);
+        }
     });
     for i in 0..100_000u64 {
         assert_eq!(co.resume(i), CoroutineResult::Yield(i * 2));
@@ -110,9 +115,13 @@ fn panic_reaches_the_resumer_with_its_payload() {
 #[test]
 fn panic_message_is_kept() {
     let n = std::hint::black_box(7);
-    let mut co: Coroutine<(), (), ()> = Coroutine::new(move |_: &Yielder<(), ()>, ()| panic!("boom {n}"));
+    let mut co: Coroutine<(), (), ()> =
+        Coroutine::new(move |_: &Yielder<(), ()>, ()| panic!("boom {n}"));
     let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| co.resume(()))).unwrap_err();
-    assert_eq!(err.downcast_ref::<String>().map(String::as_str), Some("boom 7"));
+    assert_eq!(
+        err.downcast_ref::<String>().map(String::as_str),
+        Some("boom 7")
+    );
 }
 
 #[test]
@@ -179,7 +188,10 @@ fn dropping_a_nested_suspended_coroutine_unwinds_both() {
 
 #[test]
 fn into_stack_returns_the_stack_for_reuse() {
-    let co = Builder::new().stack_size(64 * 1024).build(|y: &Yielder<(), ()>, ()| y.suspend(())).unwrap();
+    let co = Builder::new()
+        .stack_size(64 * 1024)
+        .build(|y: &Yielder<(), ()>, ()| y.suspend(()))
+        .unwrap();
     let stack = co.into_stack();
     let mut again = Coroutine::with_stack(stack, |_: &Yielder<u8, ()>, x: u8| x + 1);
     assert_eq!(again.resume(1), CoroutineResult::Return(2));
@@ -187,7 +199,11 @@ fn into_stack_returns_the_stack_for_reuse() {
 
 #[test]
 fn builder_sets_name_and_stack_size() {
-    let co = Builder::new().name("worker-7").stack_size(1 << 20).build(|_: &Yielder<(), ()>, ()| {}).unwrap();
+    let co = Builder::new()
+        .name("worker-7")
+        .stack_size(1 << 20)
+        .build(|_: &Yielder<(), ()>, ()| {})
+        .unwrap();
     assert_eq!(co.name(), Some("worker-7"));
     use fibra::Stack;
     let s = co.stack();
@@ -197,7 +213,10 @@ fn builder_sets_name_and_stack_size() {
 #[test]
 fn closure_too_big_for_stack_is_an_error() {
     let big = [0u8; 64 * 1024];
-    let err = Builder::new().stack_size(16 * 1024).build(move |_: &Yielder<(), ()>, ()| big.len()).unwrap_err();
+    let err = Builder::new()
+        .stack_size(16 * 1024)
+        .build(move |_: &Yielder<(), ()>, ()| big.len())
+        .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("does not fit"), "{err}");
 }
@@ -207,7 +226,11 @@ fn deep_recursion_with_on_stack() {
     #[inline(never)]
     fn depth(n: u64) -> u64 {
         let pad = std::hint::black_box([n; 8]);
-        if n == 0 { 0 } else { 1 + depth(std::hint::black_box(pad[0] - 1)) }
+        if n == 0 {
+            0
+        } else {
+            1 + depth(std::hint::black_box(pad[0] - 1))
+        }
     }
     // Far deeper than the 2 MiB a test thread gets.
     assert_eq!(fibra::on_stack(256 << 20, || depth(1_000_000)), 1_000_000);

@@ -8,9 +8,15 @@ use std::num::NonZeroUsize;
 fn expect_abort_with(name: &str, needles: &[&str]) {
     let out = common::run_child(name);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "child should have died; stderr:\n{stderr}");
+    assert!(
+        !out.status.success(),
+        "child should have died; stderr:\n{stderr}"
+    );
     for needle in needles {
-        assert!(stderr.contains(needle), "missing {needle:?} in child stderr:\n{stderr}");
+        assert!(
+            stderr.contains(needle),
+            "missing {needle:?} in child stderr:\n{stderr}"
+        );
     }
 }
 
@@ -36,7 +42,13 @@ fn overflow_into_guard_page_is_reported_by_name() {
         co.resume(());
         unreachable!();
     }
-    expect_abort_with(NAME, &["fibra: fiber 'deep-diver' overflowed its 64 KiB stack", "hint"]);
+    expect_abort_with(
+        NAME,
+        &[
+            "fibra: fiber 'deep-diver' overflowed its 64 KiB stack",
+            "hint",
+        ],
+    );
 }
 
 #[test]
@@ -81,7 +93,9 @@ unsafe impl Stack for PaddedStack {
 fn unguarded_overflow_is_caught_by_the_canary() {
     const NAME: &str = "unguarded_overflow_is_caught_by_the_canary";
     if common::is_child(NAME) {
-        let stack = PaddedStack { buf: vec![0u128; 1 << 18] }; // 4 MiB: 512 KiB stack + slack
+        let stack = PaddedStack {
+            buf: vec![0u128; 1 << 18],
+        }; // 4 MiB: 512 KiB stack + slack
         let mut co = Coroutine::with_stack(stack, |y: &Yielder<(), ()>, ()| {
             // 600 KiB of locals: past the 512 KiB stack, into the slack below it.
             let big = std::hint::black_box([0x5Au8; 600 * 1024]);

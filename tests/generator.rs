@@ -4,7 +4,12 @@ use fibra::Generator;
 
 #[test]
 fn squares() {
-    let squares: Vec<u32> = Generator::new(|y| for i in 1..4 { y.suspend(i * i) }).collect();
+    let squares: Vec<u32> = Generator::new(|y| {
+        for i in 1..4 {
+            y.suspend(i * i)
+        }
+    })
+    .collect();
     assert_eq!(squares, [1, 4, 9]);
 }
 
@@ -46,7 +51,12 @@ fn recursive_tree_walk() {
         }
     }
     fn build(lo: u32, hi: u32) -> Tree {
-        if lo == hi { Tree::Leaf(lo) } else { let m = (lo + hi) / 2; Tree::Node(Box::new(build(lo, m)), Box::new(build(m + 1, hi))) }
+        if lo == hi {
+            Tree::Leaf(lo)
+        } else {
+            let m = (lo + hi) / 2;
+            Tree::Node(Box::new(build(lo, m)), Box::new(build(m + 1, hi)))
+        }
     }
     let tree = build(0, 999);
     let got: Vec<u32> = Generator::new(move |y| walk(&tree, y)).collect();

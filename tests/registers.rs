@@ -45,7 +45,10 @@ fn floats_live_across_switches() {
             *m += i as f64; // parent-side values must survive too
         }
     }
-    assert_eq!(co.resume(input).into_return(), Some(shadow.iter().product::<f64>()));
+    assert_eq!(
+        co.resume(input).into_return(),
+        Some(shadow.iter().product::<f64>())
+    );
     for (i, m) in mine.iter().enumerate() {
         assert_eq!(*m, 1.25 * i as f64 + 1000.0 * i as f64);
     }
@@ -58,10 +61,14 @@ fn simd_vectors_live_across_switches() {
     #[repr(align(16))]
     struct V([u32; 4]);
     fn mix(a: V, b: V) -> V {
-        V(std::array::from_fn(|i| a.0[i].rotate_left(5) ^ b.0[i].wrapping_mul(2654435761)))
+        V(std::array::from_fn(|i| {
+            a.0[i].rotate_left(5) ^ b.0[i].wrapping_mul(2654435761)
+        }))
     }
     let mut co = Coroutine::new(|y: &Yielder<V, V>, mut v: V| {
-        let keep: Vec<V> = (0..8).map(|i| black_box(V([i, i + 1, i + 2, i + 3]))).collect();
+        let keep: Vec<V> = (0..8)
+            .map(|i| black_box(V([i, i + 1, i + 2, i + 3])))
+            .collect();
         let fixed = keep.clone();
         for _ in 0..500 {
             v = y.suspend(mix(v, keep[v.0[0] as usize % 8]));
@@ -69,16 +76,31 @@ fn simd_vectors_live_across_switches() {
         assert_eq!(keep, fixed);
         v
     });
-    let keep: Vec<V> = (0..8).map(|i| black_box(V([i, i * 3, i * 5, i * 7]))).collect();
+    let keep: Vec<V> = (0..8)
+        .map(|i| black_box(V([i, i * 3, i * 5, i * 7])))
+        .collect();
     let mut v = V([1, 2, 3, 4]);
     let mut expect = v;
     for _ in 0..500 {
         let out = co.resume(v).into_yield().unwrap();
-        let want = mix(expect, V([expect.0[0] % 8, expect.0[0] % 8 + 1, expect.0[0] % 8 + 2, expect.0[0] % 8 + 3]));
+        let want = mix(
+            expect,
+            V([
+                expect.0[0] % 8,
+                expect.0[0] % 8 + 1,
+                expect.0[0] % 8 + 2,
+                expect.0[0] % 8 + 3,
+            ]),
+        );
         assert_eq!(out, want);
         v = mix(out, keep[out.0[1] as usize % 8]);
         expect = v;
     }
     assert_eq!(co.resume(v).into_return(), Some(v));
-    assert_eq!(keep, (0..8).map(|i| V([i, i * 3, i * 5, i * 7])).collect::<Vec<_>>());
+    assert_eq!(
+        keep,
+        (0..8)
+            .map(|i| V([i, i * 3, i * 5, i * 7]))
+            .collect::<Vec<_>>()
+    );
 }

@@ -9,8 +9,13 @@ use fibra::{Builder, Coroutine, CoroutineResult, DefaultStack, StackPolicy, Yiel
 fn auto_policy_goes_unguarded_past_the_budget() {
     fibra::set_guarded_stack_budget(10);
     // Stacks not from the pool, so that this thread's pool cannot hide new mappings.
-    let stacks: Vec<DefaultStack> = (0..30).map(|_| DefaultStack::new(16 * 1024).unwrap()).collect();
-    let guarded = stacks.iter().filter(|s| fibra::Stack::is_guarded(*s)).count();
+    let stacks: Vec<DefaultStack> = (0..30)
+        .map(|_| DefaultStack::new(16 * 1024).unwrap())
+        .collect();
+    let guarded = stacks
+        .iter()
+        .filter(|s| fibra::Stack::is_guarded(*s))
+        .count();
     assert!(guarded <= 10, "{guarded} guarded");
     assert!(stacks.len() - guarded >= 20);
     // Unguarded stacks run coroutines as well (their canary is checked on each switch).
@@ -32,7 +37,11 @@ fn forty_thousand_live_coroutines_under_auto() {
     const NAME: &str = "forty_thousand_live_coroutines_under_auto";
     if !common::is_child(NAME) {
         let out = common::run_child(NAME);
-        assert!(out.status.success(), "child failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "child failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         return;
     }
     let n = 40_000;
@@ -46,7 +55,10 @@ fn forty_thousand_live_coroutines_under_auto() {
             co
         })
         .collect();
-    let guarded = live.iter().filter(|c| fibra::Stack::is_guarded(c.stack())).count();
+    let guarded = live
+        .iter()
+        .filter(|c| fibra::Stack::is_guarded(c.stack()))
+        .count();
     eprintln!("{guarded} of {n} stacks guarded");
     assert!(guarded > 1000 && guarded < n as usize);
     for co in &mut live {
@@ -61,7 +73,11 @@ fn guarded_policy_past_the_kernel_limit_explains_itself() {
     const NAME: &str = "guarded_policy_past_the_kernel_limit_explains_itself";
     if !common::is_child(NAME) {
         let out = common::run_child(NAME);
-        assert!(out.status.success(), "child failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "child failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         return;
     }
     let mut held = Vec::new();

@@ -1,15 +1,24 @@
 //! Stacks are reused from the pool and idle memory above the watermark is given back.
 
-use fibra::{Builder, Coroutine, DefaultStack, PooledStack, Stack, StackPolicy, StackPool, StackPoolConfig, Yielder};
+use fibra::{
+    Builder, Coroutine, DefaultStack, PooledStack, Stack, StackPolicy, StackPool, StackPoolConfig,
+    Yielder,
+};
 
 #[test]
 fn coroutines_reuse_pooled_stacks() {
-    let co = Builder::new().stack_size(128 * 1024).build(|_: &Yielder<(), ()>, ()| {}).unwrap();
+    let co = Builder::new()
+        .stack_size(128 * 1024)
+        .build(|_: &Yielder<(), ()>, ()| {})
+        .unwrap();
     let bottom = co.stack().bottom();
     drop(co);
     // The same thread gets the same stack back: no new mapping.
     for _ in 0..1000 {
-        let mut co = Builder::new().stack_size(128 * 1024).build(|_: &Yielder<(), u8>, ()| 1u8).unwrap();
+        let mut co = Builder::new()
+            .stack_size(128 * 1024)
+            .build(|_: &Yielder<(), u8>, ()| 1u8)
+            .unwrap();
         assert_eq!(co.stack().bottom(), bottom);
         co.resume(());
     }
@@ -17,7 +26,10 @@ fn coroutines_reuse_pooled_stacks() {
 
 #[test]
 fn stacks_above_the_watermark_give_memory_back() {
-    let config = StackPoolConfig { resident_idle_bytes: 64 * 1024, ..StackPoolConfig::DEFAULT };
+    let config = StackPoolConfig {
+        resident_idle_bytes: 64 * 1024,
+        ..StackPoolConfig::DEFAULT
+    };
     let mut pool = StackPool::new(config);
     let stacks: Vec<DefaultStack> = (0..4).map(|_| pool.take(64 * 1024).unwrap()).collect();
     for s in &stacks {
@@ -29,19 +41,30 @@ fn stacks_above_the_watermark_give_memory_back() {
         pool.give(s);
     }
     assert_eq!(pool.idle(), 4);
-    assert_eq!(pool.resident_idle_bytes(), 64 * 1024, "one 64 KiB stack stays hot");
+    assert_eq!(
+        pool.resident_idle_bytes(),
+        64 * 1024,
+        "one 64 KiB stack stays hot"
+    );
     // Hot stacks come back first, still dirty; then the discarded ones, zeroed.
     let hot = pool.take(64 * 1024).unwrap();
     // SAFETY: as above.
     assert_eq!(unsafe { ((hot.top().get() - 1) as *const u8).read() }, 0xAB);
     let cold = pool.take(64 * 1024).unwrap();
     // SAFETY: as above.
-    assert_eq!(unsafe { ((cold.top().get() - 1) as *const u8).read() }, 0, "discarded pages read as zero");
+    assert_eq!(
+        unsafe { ((cold.top().get() - 1) as *const u8).read() },
+        0,
+        "discarded pages read as zero"
+    );
 }
 
 #[test]
 fn pool_keeps_at_most_max_idle() {
-    let config = StackPoolConfig { max_idle_per_class: 3, ..StackPoolConfig::DEFAULT };
+    let config = StackPoolConfig {
+        max_idle_per_class: 3,
+        ..StackPoolConfig::DEFAULT
+    };
     let mut pool = StackPool::new(config);
     let stacks: Vec<_> = (0..10).map(|_| pool.take(16 * 1024).unwrap()).collect();
     stacks.into_iter().for_each(|s| pool.give(s));

@@ -41,7 +41,11 @@ pub(crate) unsafe fn init_stack<S: Stack + ?Sized>(
 /// `sp` must be the coroutine's saved stack pointer (from `init_stack` or the last
 /// `resume`), `top` its stack top, and the coroutine must not be running.
 #[inline(always)]
-pub(crate) unsafe fn resume(value: usize, sp: StackPointer, top: usize) -> (usize, Option<StackPointer>) {
+pub(crate) unsafe fn resume(
+    value: usize,
+    sp: StackPointer,
+    top: usize,
+) -> (usize, Option<StackPointer>) {
     let out_value: usize;
     let out_sp: usize;
     // SAFETY: the caller guarantees sp/top describe a suspended coroutine. The asm saves

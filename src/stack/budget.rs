@@ -55,7 +55,9 @@ pub(crate) fn try_take_guarded(policy: StackPolicy) -> bool {
         StackPolicy::Auto => {
             let budget = guarded_budget();
             GUARDED_LIVE
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < budget).then_some(n + 1))
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    (n < budget).then_some(n + 1)
+                })
                 .is_ok()
         }
     }
@@ -77,5 +79,8 @@ pub(crate) fn release(guarded: bool) {
 
 /// Live (guarded, unguarded) stacks, for error messages.
 pub(crate) fn live() -> (usize, usize) {
-    (GUARDED_LIVE.load(Ordering::Relaxed), UNGUARDED_LIVE.load(Ordering::Relaxed))
+    (
+        GUARDED_LIVE.load(Ordering::Relaxed),
+        UNGUARDED_LIVE.load(Ordering::Relaxed),
+    )
 }

@@ -40,7 +40,12 @@ impl DefaultStack {
         let usable = size
             .max(MIN_SIZE)
             .checked_add(StackHeader::SIZE + page - 1)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "fibra: stack size overflows usize"))?
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "fibra: stack size overflows usize",
+                )
+            })?
             / page
             * page;
         let guarded = budget::try_take_guarded(policy);
@@ -49,7 +54,11 @@ impl DefaultStack {
             Ok(base) => base,
             // Past the mapping limit the guard's mprotect fails first; under Auto an
             // unguarded stack may still fit.
-            Err(e) if guarded && policy == StackPolicy::Auto && e.raw_os_error() == Some(libc_enomem()) => {
+            Err(e)
+                if guarded
+                    && policy == StackPolicy::Auto
+                    && e.raw_os_error() == Some(libc_enomem()) =>
+            {
                 budget::release(true);
                 return Self::with_policy(size, StackPolicy::Unguarded);
             }
@@ -60,10 +69,20 @@ impl DefaultStack {
                 return Err(explain_map_failure(e, usable, guarded));
             }
         };
-        let stack = DefaultStack { base, len: usable + guard, guard };
+        let stack = DefaultStack {
+            base,
+            len: usable + guard,
+            guard,
+        };
         if guarded {
             sys::install_overflow_handler();
-            registry().insert(base, GuardInfo { header: stack.header_addr(), size: stack.size() });
+            registry().insert(
+                base,
+                GuardInfo {
+                    header: stack.header_addr(),
+                    size: stack.size(),
+                },
+            );
         } else {
             budget::note_unguarded_mapped();
         }
@@ -155,8 +174,9 @@ fn libc_enomem() -> i32 {
 #[cold]
 fn explain_map_failure(e: io::Error, usable: usize, guarded: bool) -> io::Error {
     let (live_guarded, live_unguarded) = budget::live();
-    let limit = sys::map_count_limit()
-        .map_or_else(String::new, |l| format!(" The kernel allows {l} memory mappings per process (vm.max_map_count)."));
+    let limit = sys::map_count_limit().map_or_else(String::new, |l| {
+        format!(" The kernel allows {l} memory mappings per process (vm.max_map_count).")
+    });
     let hint = if e.raw_os_error() == Some(libc_enomem()) {
         " Each guarded stack uses two mappings: raise the limit (`sysctl -w vm.max_map_count=262144`), \
          use smaller stacks, or use StackPolicy::Auto or Unguarded."

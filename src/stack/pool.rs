@@ -21,8 +21,11 @@ pub struct StackPoolConfig {
 
 impl StackPoolConfig {
     /// 1024 idle stacks per class, 8 MiB of them resident, [`StackPolicy::Auto`].
-    pub const DEFAULT: StackPoolConfig =
-        StackPoolConfig { policy: StackPolicy::Auto, max_idle_per_class: 1024, resident_idle_bytes: 8 << 20 };
+    pub const DEFAULT: StackPoolConfig = StackPoolConfig {
+        policy: StackPolicy::Auto,
+        max_idle_per_class: 1024,
+        resident_idle_bytes: 8 << 20,
+    };
 }
 
 impl Default for StackPoolConfig {
@@ -63,19 +66,29 @@ pub struct StackPool {
 impl StackPool {
     /// An empty pool.
     pub const fn new(config: StackPoolConfig) -> Self {
-        StackPool { config, classes: Vec::new(), resident_idle: 0 }
+        StackPool {
+            config,
+            classes: Vec::new(),
+            resident_idle: 0,
+        }
     }
 
     /// The size class serving a request: the next power of two, at least 16 KiB.
     fn class_size(size: usize) -> usize {
-        size.max(16 * 1024).checked_next_power_of_two().unwrap_or(size)
+        size.max(16 * 1024)
+            .checked_next_power_of_two()
+            .unwrap_or(size)
     }
 
     fn class(&mut self, size: usize) -> &mut SizeClass {
         let i = match self.classes.iter().position(|c| c.size == size) {
             Some(i) => i,
             None => {
-                self.classes.push(SizeClass { size, hot: Vec::new(), cold: Vec::new() });
+                self.classes.push(SizeClass {
+                    size,
+                    hot: Vec::new(),
+                    cold: Vec::new(),
+                });
                 self.classes.len() - 1
             }
         };
@@ -123,7 +136,10 @@ impl StackPool {
 
     /// Idle stacks held.
     pub fn idle(&self) -> usize {
-        self.classes.iter().map(|c| c.hot.len() + c.cold.len()).sum()
+        self.classes
+            .iter()
+            .map(|c| c.hot.len() + c.cold.len())
+            .sum()
     }
 
     /// Bytes of idle stacks whose memory is kept resident.
@@ -165,7 +181,9 @@ impl PooledStack {
     #[inline]
     pub fn new(size: usize) -> io::Result<Self> {
         let stack = THREAD_POOL.with(|p| p.borrow_mut().take(size))?;
-        Ok(PooledStack { stack: ManuallyDrop::new(stack) })
+        Ok(PooledStack {
+            stack: ManuallyDrop::new(stack),
+        })
     }
 
     /// Takes the stack out of the pool's care: dropping the result unmaps it.

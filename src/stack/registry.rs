@@ -47,13 +47,18 @@ impl Registry {
                 size: AtomicUsize::new(0),
             })
             .collect();
-        Registry { slots, writers: Mutex::new(()), page_shift: page_size.trailing_zeros() }
+        Registry {
+            slots,
+            writers: Mutex::new(()),
+            page_shift: page_size.trailing_zeros(),
+        }
     }
 
     fn probe(&self, guard_page: usize) -> impl Iterator<Item = &Slot> {
         let mask = self.slots.len() - 1;
         // Fibonacci hashing spreads page-aligned addresses over the table.
-        let start = ((guard_page >> self.page_shift).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 17) & mask;
+        let start =
+            ((guard_page >> self.page_shift).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 17) & mask;
         (0..self.slots.len()).map(move |i| &self.slots[(start + i) & mask])
     }
 
@@ -130,7 +135,10 @@ mod tests {
     #[test]
     fn insert_lookup_remove_reuse() {
         let reg = Registry::new(4, 4096);
-        let info = |n| GuardInfo { header: n, size: n * 2 };
+        let info = |n| GuardInfo {
+            header: n,
+            size: n * 2,
+        };
         for i in 1..=8usize {
             assert!(reg.insert(i << 12, info(i)));
         }
@@ -162,7 +170,13 @@ mod loom_tests {
                 loom::thread::spawn(move || {
                     reg.insert(0x5000, GuardInfo { header: 7, size: 9 });
                     reg.remove(0x5000);
-                    reg.insert(0x6000, GuardInfo { header: 11, size: 13 });
+                    reg.insert(
+                        0x6000,
+                        GuardInfo {
+                            header: 11,
+                            size: 13,
+                        },
+                    );
                 })
             };
             for (page, want) in [(0x5000, (7, 9)), (0x6000, (11, 13))] {

@@ -8,9 +8,13 @@ use std::process::{Command, Output};
 ///
 /// Under emulation the child must go through the same runner as the parent: `.ci/cross`
 /// sets `FIBRA_CHILD_RUNNER` (e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu`).
-pub fn run_child(test_name: &str) -> Output {
+pub(crate) fn run_child(test_name: &str) -> Output {
     let exe = std::env::current_exe().expect("current_exe");
-    let mut runner = std::env::var("FIBRA_CHILD_RUNNER").unwrap_or_default().split_whitespace().map(String::from).collect::<Vec<_>>();
+    let mut runner = std::env::var("FIBRA_CHILD_RUNNER")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect::<Vec<_>>();
     let mut cmd = if runner.is_empty() {
         Command::new(&exe)
     } else {
@@ -19,11 +23,12 @@ pub fn run_child(test_name: &str) -> Output {
         c.args(runner).arg(&exe);
         c
     };
-    cmd.args(["--exact", test_name, "--nocapture", "--test-threads=1"]).env("FIBRA_CHILD", test_name);
+    cmd.args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .env("FIBRA_CHILD", test_name);
     cmd.output().expect("spawn child test process")
 }
 
 /// True inside the child process started by `run_child` for `test_name`.
-pub fn is_child(test_name: &str) -> bool {
+pub(crate) fn is_child(test_name: &str) -> bool {
     std::env::var("FIBRA_CHILD").is_ok_and(|v| v == test_name)
 }

@@ -57,9 +57,16 @@ impl Drop for AltStack {
         if base != 0 {
             // SAFETY: disable the alternate stack before unmapping it; both are ours.
             unsafe {
-                let disable = libc::stack_t { ss_sp: ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+                let disable = libc::stack_t {
+                    ss_sp: ptr::null_mut(),
+                    ss_flags: libc::SS_DISABLE,
+                    ss_size: 0,
+                };
                 libc::sigaltstack(&disable, ptr::null_mut());
-                libc::munmap(base as *mut libc::c_void, ALT_STACK_SIZE + super::page_size());
+                libc::munmap(
+                    base as *mut libc::c_void,
+                    ALT_STACK_SIZE + super::page_size(),
+                );
             }
         }
     }
@@ -90,7 +97,11 @@ fn setup_alt_stack() {
     let Ok(base) = super::map_stack(ALT_STACK_SIZE + page, page) else {
         return; // no alternate stack: overflows then die without the message
     };
-    let stack = libc::stack_t { ss_sp: (base + page) as *mut libc::c_void, ss_flags: 0, ss_size: ALT_STACK_SIZE };
+    let stack = libc::stack_t {
+        ss_sp: (base + page) as *mut libc::c_void,
+        ss_flags: 0,
+        ss_size: ALT_STACK_SIZE,
+    };
     // SAFETY: the memory is ours for the thread's lifetime (freed by ALT_STACK's destructor).
     unsafe { libc::sigaltstack(&stack, ptr::null_mut()) };
     let _ = ALT_STACK.try_with(|s| s.0.set(base));
@@ -106,7 +117,11 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
         // SAFETY: abort is async-signal-safe and never returns.
         unsafe { libc::abort() };
     }
-    let previous = if signal == libc::SIGBUS { &raw const PREVIOUS_BUS } else { &raw const PREVIOUS_SEGV };
+    let previous = if signal == libc::SIGBUS {
+        &raw const PREVIOUS_BUS
+    } else {
+        &raw const PREVIOUS_SEGV
+    };
     // SAFETY: written once before this handler was installed, never written again.
     let previous = unsafe { (*previous).assume_init_ref() };
     match previous.sa_sigaction {
