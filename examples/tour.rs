@@ -1,0 +1,115 @@
+//! A tour of fibra. Run with `cargo run --release --example tour`.
+//!
+//! Each section shows one capability; later sections (runtime, sync, I/O) join as they land.
+
+use fibra::{Builder, Coroutine, CoroutineResult, Generator, Stack, StackPool, Yielder};
+use std::time::Instant;
+
+fn main() {
+    section("1. Coroutines: values in, values out, a return value");
+    let mut co = Coroutine::new(|y: &Yielder<i32, String>, first: i32| -> u64 {
+        let mut total = first;
+        for round in 1..=3 {
+            let next = y.suspend(format!("round {round}: running total {total}"));
+            total += next;
+        }
+        total as u64
+    });
+    let mut input = 10;
+    loop {
+        match co.resume(input) {
+            CoroutineResult::Yield(msg) => println!("  coroutine says: {msg}"),
+            CoroutineResult::Return(total) => {
+                println!("  coroutine returned {total}");
+                break;
+            }
+        }
+        input += 10;
+    }
+
+    section("2. Generators are iterators");
+    let primes: Vec<u32> = Generator::new(|y| {
+        let mut found = Vec::new();
+        for n in 2u32.. {
+            if found.iter().all(|p| n % p != 0) {
+                found.push(n);
+                y.suspend(n);
+            }
+        }
+    })
+    .take(10)
+    .collect();
+    println!("  first ten primes: {primes:?}");
+
+    section("3. Dropping a suspended coroutine unwinds its stack");
+    struct Loud(&'static str);
+    impl Drop for Loud {
+        fn drop(&mut self) {
+            println!("  dropped {} (on the coroutine's stack)", self.0);
+        }
+    }
+    let mut co = Coroutine::new(|y: &Yielder<(), ()>, ()| {
+        let _guard = Loud("a lock guard");
+        y.suspend(());
+        unreachable!();
+    });
+    co.resume(());
+    drop(co);
+
+    section("4. A panic inside reaches the resumer");
+    let mut co: Coroutine<(), (), ()> = Builder::new()
+        .name("grumpy")
+        .build(|_: &Yielder<(), ()>, ()| panic!("grumpy coroutine"))
+        .unwrap();
+    std::panic::set_hook(Box::new(|_| {})); // keep the demo's output tidy
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| co.resume(())));
+    let _ = std::panic::take_hook();
+    println!("  caught: {:?}", caught.unwrap_err().downcast_ref::<&str>());
+
+    section("5. Deep recursion on a stack of its own");
+    fn depth(n: u64) -> u64 {
+        if n == 0 { 0 } else { 1 + depth(std::hint::black_box(n) - 1) }
+    }
+    let d = fibra::on_stack(512 << 20, || depth(5_000_000));
+    println!("  recursed {d} levels deep on a 512 MiB stack (only touched pages cost memory)");
+
+    section("6. Stacks come from a per-thread pool");
+    let co = Coroutine::new(|_: &Yielder<(), ()>, ()| {});
+    let bottom = co.stack().bottom();
+    let guarded = co.stack().is_guarded();
+    drop(co);
+    let co = Coroutine::new(|_: &Yielder<(), ()>, ()| {});
+    println!(
+        "  second coroutine reuses the first one's stack: {} (guard page below it: {guarded})",
+        co.stack().bottom() == bottom
+    );
+    drop(co);
+    StackPool::with_current_thread(|p| println!("  idle stacks in this thread's pool: {}", p.idle()));
+
+    section("7. Switch cost");
+    let mut co = Coroutine::new(|y: &Yielder<(), ()>, ()| {
+        loop {
+            y.suspend(());
+        }
+    });
+    let n = 10_000_000u32;
+    let start = Instant::now();
+    for _ in 0..n {
+        co.resume(());
+    }
+    let per = start.elapsed().as_secs_f64() * 1e9 / f64::from(n);
+    println!("  resume + suspend round trip: {per:.1} ns (see bench/ for side-by-side figures)");
+
+    let start = Instant::now();
+    let m = 1_000_000u32;
+    for i in 0..m {
+        let mut co = Coroutine::new(move |_: &Yielder<(), u32>, ()| i);
+        std::hint::black_box(co.resume(()));
+    }
+    let per = start.elapsed().as_secs_f64() * 1e9 / f64::from(m);
+    println!("  create + run + drop a coroutine: {per:.1} ns");
+}
+
+fn section(title: &str) {
+    println!("\n{title}");
+}
