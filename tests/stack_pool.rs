@@ -52,11 +52,8 @@ fn stacks_above_the_watermark_give_memory_back() {
     assert_eq!(unsafe { ((hot.top().get() - 1) as *const u8).read() }, 0xAB);
     let cold = pool.take(64 * 1024).unwrap();
     // SAFETY: as above.
-    assert_eq!(
-        unsafe { ((cold.top().get() - 1) as *const u8).read() },
-        0,
-        "discarded pages read as zero"
-    );
+    let byte = unsafe { ((cold.top().get() - 1) as *const u8).read() };
+    assert_eq!(byte, 0, "discarded pages read as zero");
 }
 
 #[test]
