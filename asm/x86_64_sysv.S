@@ -17,6 +17,12 @@
 // code may not change the floating-point environment, and saving them costs more
 // than the whole switch.
 //
+// Both directions end in `pop rax; jmp rax`, not `ret`: a `ret` with no matching
+// `call` would miss the return-stack predictor. Pairing them instead (resume with
+// `call [rsi]`, suspend with `ret`, the call landing on code that publishes the
+// parent's sp) saves 4 instructions per round trip, but measured slower here: a
+// generator's per-item time doubled (4.6 ns vs 2.4 ns on an AMD EPYC, bench/).
+//
 // Each side that switches away leaves this on its own stack, and publishes rsp:
 //
 //          higher addresses

@@ -176,6 +176,7 @@ impl Builder {
     }
 
     /// Creates the coroutine on a stack from this thread's pool.
+    #[inline]
     pub fn build<I, Y, R, F>(self, f: F) -> io::Result<Coroutine<I, Y, R>>
     where
         F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
@@ -185,6 +186,7 @@ impl Builder {
     }
 
     /// Creates the coroutine on the given stack (the stack size setting is ignored).
+    #[inline]
     pub fn build_with_stack<I, Y, R, S, F>(
         self,
         stack: S,
@@ -206,6 +208,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     ///
     /// # Panics
     /// If no stack can be had; [`Builder::build`] returns that error instead.
+    #[inline]
     pub fn new<F>(f: F) -> Self
     where
         F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
@@ -231,6 +234,7 @@ impl<I, Y, R, S: Stack> Coroutine<I, Y, R, S> {
     ///
     /// # Panics
     /// If `f` does not fit on the stack with room to spare.
+    #[inline]
     pub fn with_stack<F>(stack: S, f: F) -> Self
     where
         F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
@@ -243,6 +247,7 @@ impl<I, Y, R, S: Stack> Coroutine<I, Y, R, S> {
     /// # Safety
     /// If `F` is not `'static`, the caller must run the coroutine to completion (or drop
     /// it) before anything `F` borrows goes away.
+    #[inline]
     pub(crate) unsafe fn from_parts<F>(stack: S, name: Option<Box<str>>, f: F) -> io::Result<Self>
     where
         F: FnOnce(&Yielder<I, Y>, I) -> R,
@@ -292,7 +297,10 @@ impl<I, Y, R, S: Stack> Coroutine<I, Y, R, S> {
             unsafe { (bottom as *mut u64).write(CANARY) };
             bottom
         };
-        stack.set_overflow_name(name.as_deref().unwrap_or(""));
+        // Unnamed coroutines leave the header alone: a named one clears it when dropped.
+        if let Some(name) = &name {
+            stack.set_overflow_name(name);
+        }
         Ok(Coroutine {
             stack: ManuallyDrop::new(stack),
             sp: Some(sp),
@@ -385,8 +393,18 @@ impl<I, Y, R, S: Stack> Coroutine<I, Y, R, S> {
     }
 
     /// Unwinds a suspended or unstarted coroutine so the destructors on its stack run.
+    #[inline]
     fn unwind(&mut self) {
-        let Some(sp) = self.sp.take() else { return };
+        if let Some(sp) = self.sp.take() {
+            self.unwind_from(sp);
+        }
+        if self.name.is_some() {
+            self.stack.set_overflow_name("");
+        }
+    }
+
+    #[cold]
+    fn unwind_from(&mut self, sp: StackPointer) {
         // SAFETY: as in resume; 0 asks the coroutine to unwind (or, if it never started,
         // to drop its closure) and finish.
         let (value, sp) = unsafe { arch::resume(0, sp, self.top) };
@@ -410,6 +428,7 @@ fn resumed_after_completion() -> ! {
 }
 
 impl<I, Y, R, S: Stack> Drop for Coroutine<I, Y, R, S> {
+    #[inline]
     fn drop(&mut self) {
         self.unwind();
         // SAFETY: dropped once, after the coroutine has finished.

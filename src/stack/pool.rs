@@ -37,8 +37,6 @@ impl Default for StackPoolConfig {
 /// Idle stacks of one size.
 #[derive(Debug)]
 struct SizeClass {
-    /// Requested size this class serves (a power of two).
-    size: usize,
     /// Idle stacks whose memory is still resident: reused first, they are warm.
     hot: Vec<DefaultStack>,
     /// Idle stacks whose memory was given back.
@@ -59,40 +57,35 @@ struct SizeClass {
 #[derive(Debug)]
 pub struct StackPool {
     config: StackPoolConfig,
-    classes: Vec<SizeClass>,
+    /// Indexed by log2(size) - MIN_CLASS_SHIFT.
+    classes: [SizeClass; NUM_CLASSES],
     resident_idle: usize,
 }
+
+/// The smallest size class is 16 KiB.
+const MIN_CLASS_SHIFT: u32 = 14;
+/// One class per power of two from 16 KiB up to the largest `usize` power.
+const NUM_CLASSES: usize = (usize::BITS - MIN_CLASS_SHIFT) as usize;
 
 impl StackPool {
     /// An empty pool.
     pub const fn new(config: StackPoolConfig) -> Self {
         StackPool {
             config,
-            classes: Vec::new(),
+            classes: [const { SizeClass { hot: Vec::new(), cold: Vec::new() } }; NUM_CLASSES],
             resident_idle: 0,
         }
     }
 
     /// The size class serving a request: the next power of two, at least 16 KiB.
+    #[inline]
     fn class_size(size: usize) -> usize {
-        size.max(16 * 1024)
-            .checked_next_power_of_two()
-            .unwrap_or(size)
+        size.max(1 << MIN_CLASS_SHIFT).checked_next_power_of_two().unwrap_or(size)
     }
 
-    fn class(&mut self, size: usize) -> &mut SizeClass {
-        let i = match self.classes.iter().position(|c| c.size == size) {
-            Some(i) => i,
-            None => {
-                self.classes.push(SizeClass {
-                    size,
-                    hot: Vec::new(),
-                    cold: Vec::new(),
-                });
-                self.classes.len() - 1
-            }
-        };
-        &mut self.classes[i]
+    #[inline]
+    fn class(&mut self, class_size: usize) -> &mut SizeClass {
+        &mut self.classes[(class_size.trailing_zeros() - MIN_CLASS_SHIFT) as usize]
     }
 
     /// A stack with at least `size` usable bytes (less the 64-byte name header), reused
@@ -116,7 +109,7 @@ impl StackPool {
     #[inline]
     pub fn give(&mut self, stack: DefaultStack) {
         let size = stack.size() + super::StackHeader::SIZE;
-        if !size.is_power_of_two() {
+        if !size.is_power_of_two() || size < 1 << MIN_CLASS_SHIFT {
             return;
         }
         let config = self.config;
@@ -149,7 +142,10 @@ impl StackPool {
 
     /// Unmaps every idle stack.
     pub fn clear(&mut self) {
-        self.classes.clear();
+        for class in &mut self.classes {
+            class.hot.clear();
+            class.cold.clear();
+        }
         self.resident_idle = 0;
     }
 

@@ -27,6 +27,36 @@ struct Slot {
     size: AtomicUsize,
 }
 
+/// `len` empty slots. Outside loom the table comes from zeroed memory, so its pages cost
+/// nothing until a stack hashes into them.
+#[cfg(not(loom))]
+fn new_slots(len: usize) -> Box<[Slot]> {
+    use std::alloc::{Layout, alloc_zeroed, handle_alloc_error};
+    let layout = Layout::array::<Slot>(len).expect("registry size fits in memory");
+    // SAFETY: the layout is non-zero-sized (len >= 2). A Slot is three AtomicUsize, for
+    // which all-zero bytes are a valid value (EMPTY, 0, 0); the Box takes ownership of the
+    // allocation with the same layout it will free with.
+    unsafe {
+        let ptr = alloc_zeroed(layout).cast::<Slot>();
+        if ptr.is_null() {
+            handle_alloc_error(layout);
+        }
+        Box::from_raw(core::ptr::slice_from_raw_parts_mut(ptr, len))
+    }
+}
+
+/// loom's atomics are not plain memory: build them one by one.
+#[cfg(loom)]
+fn new_slots(len: usize) -> Box<[Slot]> {
+    (0..len)
+        .map(|_| Slot {
+            key: AtomicUsize::new(EMPTY),
+            header: AtomicUsize::new(0),
+            size: AtomicUsize::new(0),
+        })
+        .collect()
+}
+
 /// An open-addressing hash table keyed by guard-page address.
 pub(crate) struct Registry {
     slots: Box<[Slot]>,
@@ -40,13 +70,7 @@ impl Registry {
     /// that probe chains stay short).
     pub(crate) fn new(capacity: usize, page_size: usize) -> Self {
         let len = (capacity.max(1) * 2).next_power_of_two();
-        let slots = (0..len)
-            .map(|_| Slot {
-                key: AtomicUsize::new(EMPTY),
-                header: AtomicUsize::new(0),
-                size: AtomicUsize::new(0),
-            })
-            .collect();
+        let slots = new_slots(len);
         Registry {
             slots,
             writers: Mutex::new(()),

@@ -1,0 +1,9 @@
+//! Windows memory and stack-overflow services.
+
+mod memory;
+mod overflow;
+
+pub(crate) use memory::{
+    OVERFLOW_ZONE, discard, map_count_limit, map_stack, page_size, unmap_stack,
+};
+pub(crate) use overflow::{install_overflow_handler, prepare_thread};
