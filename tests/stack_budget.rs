@@ -35,13 +35,7 @@ fn auto_policy_goes_unguarded_past_the_budget() {
 #[test]
 fn forty_thousand_live_coroutines_under_auto() {
     const NAME: &str = "forty_thousand_live_coroutines_under_auto";
-    if !common::is_child(NAME) {
-        let out = common::run_child(NAME);
-        assert!(
-            out.status.success(),
-            "child failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    if !common::run_body_in_child(NAME) {
         return;
     }
     let n = 40_000;
@@ -71,13 +65,7 @@ fn forty_thousand_live_coroutines_under_auto() {
 #[test]
 fn guarded_policy_past_the_kernel_limit_explains_itself() {
     const NAME: &str = "guarded_policy_past_the_kernel_limit_explains_itself";
-    if !common::is_child(NAME) {
-        let out = common::run_child(NAME);
-        assert!(
-            out.status.success(),
-            "child failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    if !common::run_body_in_child(NAME) {
         return;
     }
     let mut held = Vec::new();

@@ -32,3 +32,18 @@ pub(crate) fn run_child(test_name: &str) -> Output {
 pub(crate) fn is_child(test_name: &str) -> bool {
     std::env::var("FIBRA_CHILD").is_ok_and(|v| v == test_name)
 }
+
+/// For tests whose body must run in a child process: in the parent, runs the child and
+/// asserts it succeeded, then returns false; in the child, returns true (run the body).
+pub(crate) fn run_body_in_child(test_name: &str) -> bool {
+    if is_child(test_name) {
+        return true;
+    }
+    let out = run_child(test_name);
+    assert!(
+        out.status.success(),
+        "child failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
+}
