@@ -21,6 +21,9 @@
 // switched: Rust code may not change the floating-point environment, and saving them
 // costs more than the whole switch.
 //
+// Both directions end in an indirect `jmp`, not `ret`: a `ret` with no matching `call`
+// would miss the return-stack predictor (see asm/x86_64_sysv.S for the measurement).
+//
 // The TEB (at gs:0) describes "the current stack" to Windows, and these fields must
 // follow every switch, or the system works against the wrong stack:
 //   gs:[0x00]    NtTib.ExceptionList      unused by x64 Windows itself, but wine chains

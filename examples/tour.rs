@@ -68,7 +68,11 @@ fn main() {
 
     section("5. Deep recursion on a stack of its own");
     fn depth(n: u64) -> u64 {
-        if n == 0 { 0 } else { 1 + depth(std::hint::black_box(n) - 1) }
+        if n == 0 {
+            0
+        } else {
+            1 + depth(std::hint::black_box(n) - 1)
+        }
     }
     let d = fibra::on_stack(512 << 20, || depth(5_000_000));
     println!("  recursed {d} levels deep on a 512 MiB stack (only touched pages cost memory)");
@@ -84,7 +88,9 @@ fn main() {
         co.stack().bottom() == bottom
     );
     drop(co);
-    StackPool::with_current_thread(|p| println!("  idle stacks in this thread's pool: {}", p.idle()));
+    StackPool::with_current_thread(|p| {
+        println!("  idle stacks in this thread's pool: {}", p.idle())
+    });
 
     section("7. Switch cost");
     let mut co = Coroutine::new(|y: &Yielder<(), ()>, ()| {

@@ -49,7 +49,7 @@ impl DefaultStack {
             / page
             * page;
         let guarded = budget::try_take_guarded(policy);
-        let guard = if guarded { page } else { 0 };
+        let guard = if guarded { sys::guard_len() } else { 0 };
         let base = match sys::map_stack(usable + guard, guard) {
             Ok(base) => base,
             // Past the mapping limit the guard's mprotect fails first; under Auto an

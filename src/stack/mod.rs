@@ -6,8 +6,10 @@ mod default;
 mod header;
 mod pool;
 pub(crate) mod registry;
+mod report;
 
 pub(crate) use default::registry_if_any;
+pub(crate) use report::write_overflow_report;
 
 pub use budget::{StackPolicy, set_guarded_stack_budget};
 pub use default::DefaultStack;

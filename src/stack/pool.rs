@@ -72,7 +72,12 @@ impl StackPool {
     pub const fn new(config: StackPoolConfig) -> Self {
         StackPool {
             config,
-            classes: [const { SizeClass { hot: Vec::new(), cold: Vec::new() } }; NUM_CLASSES],
+            classes: [const {
+                SizeClass {
+                    hot: Vec::new(),
+                    cold: Vec::new(),
+                }
+            }; NUM_CLASSES],
             resident_idle: 0,
         }
     }
@@ -80,7 +85,9 @@ impl StackPool {
     /// The size class serving a request: the next power of two, at least 16 KiB.
     #[inline]
     fn class_size(size: usize) -> usize {
-        size.max(1 << MIN_CLASS_SHIFT).checked_next_power_of_two().unwrap_or(size)
+        size.max(1 << MIN_CLASS_SHIFT)
+            .checked_next_power_of_two()
+            .unwrap_or(size)
     }
 
     #[inline]

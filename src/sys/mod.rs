@@ -1,6 +1,7 @@
 //! Operating-system services behind one surface per concern:
 //!
-//! - memory: `page_size()`, `map_stack(len, guard) -> io::Result<usize>` (a reservation whose
+//! - memory: `page_size()`, `guard_len()` (bytes of guard a guarded stack asks for),
+//!   `map_stack(len, guard) -> io::Result<usize>` (a reservation whose
 //!   lowest `guard` bytes are inaccessible), `unmap_stack(base, len)`,
 //!   `discard(addr, len)` (give pages back, keep the reservation), `map_count_limit()`.
 //! - overflow: `install_overflow_handler()` (process-wide, idempotent) and

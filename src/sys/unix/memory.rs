@@ -10,6 +10,11 @@ pub(crate) fn page_size() -> usize {
     *PAGE.get_or_init(|| unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize)
 }
 
+/// Bytes of inaccessible guard below a guarded stack: one page.
+pub(crate) fn guard_len() -> usize {
+    page_size()
+}
+
 /// How many memory mappings the kernel allows this process, if it says.
 pub(crate) fn map_count_limit() -> Option<usize> {
     static LIMIT: OnceLock<Option<usize>> = OnceLock::new();

@@ -6,8 +6,8 @@
 //! the signal to whatever handler was installed before (Rust's own, a sanitizer's, or
 //! the default action).
 
-use crate::stack::StackHeader;
 use crate::stack::registry::GuardInfo;
+use crate::stack::write_overflow_report;
 use core::cell::Cell;
 use core::mem::MaybeUninit;
 use core::ptr;
@@ -147,38 +147,8 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
 
 /// Writes the overflow message to stderr without allocating.
 fn report_overflow(guard: GuardInfo) {
-    let mut name = [0u8; 55];
-    // SAFETY: the registry names a live stack whose header sits at `guard.header`.
-    let header = unsafe { &*(guard.header as *const StackHeader) };
-    let len = header.read_name(&mut name);
-    let name: &[u8] = if len == 0 { b"<unnamed>" } else { &name[..len] };
-    let mut kib = [0u8; 20];
-    let kib = format_decimal(guard.size.div_ceil(1024), &mut kib);
-    let parts: [&[u8]; 7] = [
-        b"\nfibra: fiber '",
-        name,
-        b"' overflowed its ",
-        kib,
-        b" KiB stack\n",
-        b"fibra: hint: give it a bigger stack (Builder::stack_size), or move large locals and deep \
-          recursion to the heap or to fibra::on_stack\n",
-        b"fibra: aborting\n",
-    ];
-    for part in parts {
+    write_overflow_report(guard, |part| {
         // SAFETY: write(2) on stderr with a valid buffer is async-signal-safe.
         unsafe { libc::write(2, part.as_ptr().cast(), part.len()) };
-    }
-}
-
-/// Formats `n` in decimal into `buf`, returning the digits.
-fn format_decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
+    });
 }

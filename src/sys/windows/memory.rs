@@ -10,6 +10,10 @@
 //! [zone_end, base + len)     committed PAGE_READWRITE
 //! ```
 //!
+//! The zone belongs in the guard: a caller should ask for `guard = page + OVERFLOW_ZONE`.
+//! With a guard of one page it is carved out of the usable stack instead (see
+//! `overflow_zone`).
+//!
 //! Why the overflow zone: an overflow that runs straight into an inaccessible page leaves
 //! no stack for the exception record Windows writes below the faulting rsp, and the
 //! process dies without a word (wine's `virtual_setup_exception` even refuses outright
@@ -55,6 +59,13 @@ use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, SYSTEM_INFO};
 pub(crate) const OVERFLOW_ZONE: usize = 16 * 1024;
 
 /// The system page size.
+/// Bytes of guard below a guarded stack: the inaccessible page plus the PAGE_GUARD overflow
+/// zone above it, which leaves room to report an overflow.
+pub(crate) fn guard_len() -> usize {
+    page_size() + OVERFLOW_ZONE
+}
+
+/// The system page size.
 pub(crate) fn page_size() -> usize {
     static PAGE: OnceLock<usize> = OnceLock::new();
     *PAGE.get_or_init(|| {
@@ -95,16 +106,18 @@ pub(crate) fn map_stack(len: usize, guard: usize) -> io::Result<usize> {
 
 /// The PAGE_GUARD overflow zone of a reservation of `len` bytes at `base` whose lowest
 /// `guard` bytes are guard: it starts above the inaccessible page and covers the rest of
-/// the guard, and at least OVERFLOW_ZONE bytes. When the caller gives only one guard page
-/// the zone comes out of the usable stack, but never more than half of it.
+/// the guard, and at least OVERFLOW_ZONE bytes. When the caller gives less guard than
+/// that, the zone comes out of the usable stack, but never more than half of it (a small
+/// stack then keeps working, with less room to report its overflow).
 fn overflow_zone(base: usize, len: usize, guard: usize) -> (usize, usize) {
     if guard == 0 {
         return (base, base);
     }
     let page = page_size();
-    let half = (base + len / 2) & !(page - 1);
-    let end = (base + guard).max((base + page + OVERFLOW_ZONE).min(half));
-    (base + page, end)
+    let start = base + page;
+    let half_usable = ((len - guard) / 2) & !(page - 1);
+    let end = (base + guard).max(start + OVERFLOW_ZONE.min(half_usable));
+    (start, end)
 }
 
 /// Commits `[from, base + len)` of the reservation at `base` with the layout's protections.

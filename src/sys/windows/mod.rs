@@ -4,6 +4,6 @@ mod memory;
 mod overflow;
 
 pub(crate) use memory::{
-    OVERFLOW_ZONE, discard, map_count_limit, map_stack, page_size, unmap_stack,
+    OVERFLOW_ZONE, discard, guard_len, map_count_limit, map_stack, page_size, unmap_stack,
 };
 pub(crate) use overflow::{install_overflow_handler, prepare_thread};

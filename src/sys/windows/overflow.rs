@@ -26,8 +26,8 @@
 //! Rust's std did not start (std gives its own threads the same 20 KiB).
 
 use super::memory::OVERFLOW_ZONE;
-use crate::stack::StackHeader;
 use crate::stack::registry::GuardInfo;
+use crate::stack::write_overflow_report;
 use core::cell::Cell;
 use std::sync::Once;
 use windows_sys::Win32::Foundation::{
@@ -137,26 +137,9 @@ fn guard_near(addr: usize) -> Option<GuardInfo> {
 
 /// Writes the overflow message to stderr without allocating.
 fn report_overflow(guard: GuardInfo) {
-    let mut name = [0u8; 55];
-    // SAFETY: the registry names a live stack whose header sits at `guard.header`.
-    let header = unsafe { &*(guard.header as *const StackHeader) };
-    let len = header.read_name(&mut name);
-    let name: &[u8] = if len == 0 { b"<unnamed>" } else { &name[..len] };
-    let mut kib = [0u8; 20];
-    let kib = format_decimal(guard.size.div_ceil(1024), &mut kib);
-    let parts: [&[u8]; 7] = [
-        b"\nfibra: fiber '",
-        name,
-        b"' overflowed its ",
-        kib,
-        b" KiB stack\n",
-        b"fibra: hint: give it a bigger stack (Builder::stack_size), or move large locals and deep \
-          recursion to the heap or to fibra::on_stack\n",
-        b"fibra: aborting\n",
-    ];
     // SAFETY: GetStdHandle has no preconditions; a null or invalid handle makes WriteFile fail.
     let stderr = unsafe { GetStdHandle(STD_ERROR_HANDLE) };
-    for part in parts {
+    write_overflow_report(guard, |part| {
         let mut written = 0u32;
         // SAFETY: a valid buffer and out-pointer; synchronous write (no OVERLAPPED).
         unsafe {
@@ -168,18 +151,5 @@ fn report_overflow(guard: GuardInfo) {
                 core::ptr::null_mut(),
             )
         };
-    }
-}
-
-/// Formats `n` in decimal into `buf`, returning the digits.
-fn format_decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
+    });
 }
