@@ -54,11 +54,7 @@ impl DefaultStack {
             Ok(base) => base,
             // Past the mapping limit the guard's mprotect fails first; under Auto an
             // unguarded stack may still fit.
-            Err(e)
-                if guarded
-                    && policy == StackPolicy::Auto
-                    && e.raw_os_error() == Some(libc_enomem()) =>
-            {
+            Err(e) if guarded && policy == StackPolicy::Auto && sys::is_out_of_mappings(&e) => {
                 budget::release(true);
                 return Self::with_policy(size, StackPolicy::Unguarded);
             }
@@ -161,15 +157,6 @@ pub(crate) fn registry_if_any() -> Option<&'static Registry> {
     REGISTRY.get()
 }
 
-/// The OS error code for "out of memory / mappings".
-fn libc_enomem() -> i32 {
-    #[cfg(unix)]
-    let code = libc::ENOMEM;
-    #[cfg(windows)]
-    let code = windows_sys::Win32::Foundation::ERROR_NOT_ENOUGH_MEMORY as i32;
-    code
-}
-
 /// Turns a failed mapping into an error that says what ran out and what to do.
 #[cold]
 fn explain_map_failure(e: io::Error, usable: usize, guarded: bool) -> io::Error {
@@ -177,9 +164,8 @@ fn explain_map_failure(e: io::Error, usable: usize, guarded: bool) -> io::Error 
     let limit = sys::map_count_limit().map_or_else(String::new, |l| {
         format!(" The kernel allows {l} memory mappings per process (vm.max_map_count).")
     });
-    let hint = if e.raw_os_error() == Some(libc_enomem()) {
-        " Each guarded stack uses two mappings: raise the limit (`sysctl -w vm.max_map_count=262144`), \
-         use smaller stacks, or use StackPolicy::Auto or Unguarded."
+    let hint = if sys::is_out_of_mappings(&e) {
+        sys::OUT_OF_MAPPINGS_HINT
     } else {
         ""
     };

@@ -25,6 +25,15 @@ pub(crate) fn map_count_limit() -> Option<usize> {
     })
 }
 
+/// Whether a failed `map_stack` ran out of mappings or memory (the case worth a hint).
+pub(crate) fn is_out_of_mappings(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOMEM)
+}
+
+/// What to do when `is_out_of_mappings`.
+pub(crate) const OUT_OF_MAPPINGS_HINT: &str = " Each guarded stack uses two mappings: raise the limit \
+     (`sysctl -w vm.max_map_count=262144`), use smaller stacks, or use StackPolicy::Auto or Unguarded.";
+
 /// Reserves `len` bytes (a multiple of the page size) without committing memory, with the
 /// lowest `guard` bytes inaccessible. Returns the base address of the reservation.
 pub(crate) fn map_stack(len: usize, guard: usize) -> io::Result<usize> {

@@ -59,6 +59,16 @@ use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, SYSTEM_INFO};
 pub(crate) const OVERFLOW_ZONE: usize = 16 * 1024;
 
 /// The system page size.
+/// Whether a failed `map_stack` ran out of memory or commit charge.
+pub(crate) fn is_out_of_mappings(e: &io::Error) -> bool {
+    use windows_sys::Win32::Foundation::{ERROR_COMMITMENT_LIMIT, ERROR_NOT_ENOUGH_MEMORY};
+    matches!(e.raw_os_error(), Some(c) if c == ERROR_NOT_ENOUGH_MEMORY as i32 || c == ERROR_COMMITMENT_LIMIT as i32)
+}
+
+/// What to do when `is_out_of_mappings`.
+pub(crate) const OUT_OF_MAPPINGS_HINT: &str = " fibra commits each stack up front, so live and pooled stacks \
+     count against the system commit limit: enlarge the page file, use smaller stacks, or keep fewer alive.";
+
 /// Bytes of guard below a guarded stack: the inaccessible page plus the PAGE_GUARD overflow
 /// zone above it, which leaves room to report an overflow.
 pub(crate) fn guard_len() -> usize {
