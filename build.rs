@@ -20,7 +20,9 @@ fn main() {
     let target_env = env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
 
     let abi = match (arch.as_str(), os.as_str()) {
-        ("x86_64", "windows") => Some("x86_64_windows"),
+        // The Windows switcher is GNU-syntax assembly for the mingw toolchain; MSVC's
+        // assembler cannot take it, so windows-msvc falls through to the clear error.
+        ("x86_64", "windows") if target_env != "msvc" => Some("x86_64_windows"),
         (
             "x86_64",
             "linux" | "android" | "macos" | "ios" | "freebsd" | "netbsd" | "openbsd" | "dragonfly"

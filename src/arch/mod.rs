@@ -34,8 +34,10 @@ cfg_if::cfg_if! {
     } else {
         compile_error!(
             "fibra has no context switcher for this target. Supported: x86_64 (System V: \
-             Linux, macOS, BSDs; Microsoft x64: Windows) and aarch64 (AAPCS64: Linux, macOS, \
-             BSDs). Porting means adding asm/<abi>.S and src/arch/<abi>.rs; see src/arch/mod.rs."
+             Linux, macOS, BSDs; Microsoft x64: Windows with the -gnu toolchain, since \
+             MSVC cannot assemble the GNU-syntax asm/x86_64_windows.S) and aarch64 (AAPCS64: \
+             Linux, macOS, BSDs). Porting means adding asm/<abi>.S and src/arch/<abi>.rs; see \
+             src/arch/mod.rs."
         );
     }
 }
