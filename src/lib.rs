@@ -34,6 +34,7 @@
 mod arch;
 mod coroutine;
 mod loom;
+mod runtime;
 mod stack;
 mod sys;
 

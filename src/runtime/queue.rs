@@ -1,0 +1,1 @@
+//! See runtime/mod.rs.
