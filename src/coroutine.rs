@@ -46,6 +46,12 @@ type NotSend = PhantomData<*mut ()>;
 /// dropped. Code that catches panics inside a coroutine should let it continue.
 struct ForcedUnwind;
 
+/// Whether a panic payload is the unwind fibra uses to drop a suspended coroutine: code
+/// that catches panics inside a coroutine must let it continue.
+pub(crate) fn is_forced_unwind(payload: &Box<dyn Any + Send>) -> bool {
+    payload.is::<ForcedUnwind>()
+}
+
 /// How a coroutine's function ended, handed to the parent by its last switch.
 enum Outcome<R> {
     Returned(R),

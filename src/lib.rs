@@ -39,6 +39,15 @@ mod stack;
 mod sys;
 
 pub use coroutine::{Builder, Coroutine, CoroutineResult, Generator, Yielder, on_stack};
+pub use runtime::{
+    Current, FiberId, FiberLocalKey, IdlePolicy, JoinError, JoinHandle, Placement, Runtime,
+    RuntimeBuilder, current, run, sleep, sleep_until, spawn, yield_now,
+};
+
+/// Fiber settings: [`fiber::Builder`] (name, stack size, placement).
+pub mod fiber {
+    pub use crate::runtime::{Builder, Placement};
+}
 pub use stack::{
     DEFAULT_STACK_SIZE, DefaultStack, PooledStack, Stack, StackPolicy, StackPool, StackPoolConfig,
     set_guarded_stack_budget,

@@ -8,7 +8,22 @@
 //! - `inbox`: the cross-thread queue through which wake-ups of started fibers reach
 //!   their home worker.
 
-// Wired into the scheduler as it lands; until then only the tests use these.
+mod api;
+mod builder;
+pub(crate) mod fiber;
+mod join;
+pub(crate) mod local;
+mod worker;
+
+pub use api::{Builder, Current, current, run, sleep, sleep_until, spawn, yield_now};
+pub(crate) use builder::Config;
+pub use builder::{Builder as RuntimeBuilder, IdlePolicy, Runtime};
+pub use fiber::FiberId;
+pub use join::{JoinError, JoinHandle};
+pub use local::FiberLocalKey;
+pub use worker::Placement;
+
+// Wired into the scheduler as they land; until then only their tests use these.
 #[allow(dead_code)]
 pub(crate) mod inbox;
 #[allow(dead_code)]

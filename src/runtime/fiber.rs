@@ -1,0 +1,217 @@
+//! A fiber: a coroutine the runtime schedules, and its atomic state word.
+//!
+//! State bits: `RUNNING`, `NOTIFIED`, `DONE`. Parked is 0 and queued is `NOTIFIED` alone.
+//! A waker does one `fetch_or(NOTIFIED)`; only the waker that finds 0 (parked) schedules
+//! the fiber, so a wake is never lost and never runs a fiber twice. A worker publishes a
+//! fiber as parked (RUNNING -> 0) only after the switch has saved its context; if a wake
+//! arrived while it ran (RUNNING | NOTIFIED), the worker requeues it instead.
+
+use super::worker::{self, Shared};
+use crate::{Coroutine, Yielder};
+use std::cell::UnsafeCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub(crate) const RUNNING: usize = 1;
+pub(crate) const NOTIFIED: usize = 2;
+pub(crate) const DONE: usize = 4;
+
+/// Why a fiber switched back to its worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Suspend {
+    /// Runnable again at once: requeue it.
+    Yield,
+    /// Waiting for a wake: publish it as parked.
+    Park,
+}
+
+/// A fiber's identity, unique within the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FiberId(pub(crate) u64);
+
+impl FiberId {
+    /// The id as a number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+/// What a fiber runs on: its closure until it starts, then its coroutine.
+pub(crate) enum Body {
+    NotStarted(Box<dyn FnOnce() + Send>),
+    Running(Coroutine<(), Suspend, ()>),
+    Finished,
+}
+
+pub(crate) type FiberRef = Arc<Fiber>;
+
+/// The shared part of a fiber: everything wakers and joiners touch is atomic; the body
+/// and yielder belong to whichever worker runs the fiber (see the SAFETY note on Sync).
+pub(crate) struct Fiber {
+    state: AtomicUsize,
+    pub(crate) id: FiberId,
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) stack_size: usize,
+    /// The worker that started the fiber; meaningless before it starts (it may be stolen
+    /// until then). Written by the starting worker before the fiber can park, read by
+    /// wakers after their fetch_or observed it parked (which the worker's release CAS
+    /// published).
+    home: AtomicUsize,
+    shared: Arc<Shared>,
+    pub(crate) body: UnsafeCell<Body>,
+    /// The coroutine's yielder, set by the fiber itself when it starts.
+    yielder: UnsafeCell<*const Yielder<(), Suspend>>,
+    /// `fiber_local!` values of this fiber.
+    pub(crate) locals: UnsafeCell<super::local::Locals>,
+}
+
+// SAFETY: `body`, `yielder` and `locals` are only touched by the thread currently running
+// the fiber: before it starts, by the one worker that popped it (queues hand a fiber to
+// one consumer); after, only by its home worker, since a started fiber never migrates.
+// Everything else is atomic or immutable.
+unsafe impl Sync for Fiber {}
+// SAFETY: as above; a fiber moves between threads only before it starts, when its body is
+// a `Send` closure.
+unsafe impl Send for Fiber {}
+
+impl Fiber {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        id: FiberId,
+        name: Option<Box<str>>,
+        stack_size: usize,
+        f: Box<dyn FnOnce() + Send>,
+    ) -> FiberRef {
+        Arc::new(Fiber {
+            state: AtomicUsize::new(NOTIFIED),
+            id,
+            name,
+            stack_size,
+            home: AtomicUsize::new(usize::MAX),
+            shared,
+            body: UnsafeCell::new(Body::NotStarted(f)),
+            yielder: UnsafeCell::new(std::ptr::null()),
+            locals: UnsafeCell::new(super::local::Locals::default()),
+        })
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub(crate) fn home(&self) -> usize {
+        self.home.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_home(&self, worker: usize) {
+        self.home.store(worker, Ordering::Relaxed);
+    }
+
+    /// Makes the fiber runnable if it is parked; otherwise makes sure a running fiber that
+    /// is about to park runs again. Callable from any thread.
+    #[inline]
+    pub(crate) fn wake(self: &Arc<Self>) {
+        // AcqRel: the release half pairs with the worker's acquire when it next takes the
+        // fiber to run (swap in `start_running`) or fails to park it (CAS in
+        // `finish_running`), so whatever the waker did before waking is visible to the
+        // fiber; the acquire half pairs with the worker's release when it parked the fiber.
+        let prev = self.state.fetch_or(NOTIFIED, Ordering::AcqRel);
+        if prev == 0 {
+            worker::schedule(self.clone());
+        }
+    }
+
+    /// The worker takes the fiber to run it.
+    #[inline]
+    pub(crate) fn start_running(&self) {
+        // AcqRel: acquire pairs with the waker's fetch_or; clearing NOTIFIED consumes it.
+        self.state.swap(RUNNING, Ordering::AcqRel);
+    }
+
+    /// After the fiber switched back: Yield requeues, Park publishes it as parked unless a
+    /// wake came in while it ran. Returns true if the fiber must be requeued.
+    #[inline]
+    pub(crate) fn finish_running(&self, why: Suspend) -> bool {
+        match why {
+            Suspend::Yield => {
+                self.state.swap(NOTIFIED, Ordering::AcqRel);
+                true
+            }
+            Suspend::Park => {
+                // Release: pairs with the waker's acquire fetch_or, publishing `home` and the
+                // saved context. On failure a wake arrived: acquire it and requeue.
+                match self
+                    .state
+                    .compare_exchange(RUNNING, 0, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => false,
+                    Err(_) => {
+                        self.state.swap(NOTIFIED, Ordering::AcqRel);
+                        true
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn mark_done(&self) {
+        self.state.store(DONE, Ordering::Release);
+    }
+
+    /// Records the running coroutine's yielder. Called by the fiber on its own stack.
+    pub(crate) fn set_yielder(&self, y: &Yielder<(), Suspend>) {
+        // SAFETY: only the thread running the fiber touches `yielder` (see Sync above).
+        unsafe { *self.yielder.get() = y };
+    }
+
+    /// Switches back to the worker.
+    ///
+    /// # Safety
+    /// Must be called by this fiber, on its own stack.
+    pub(crate) unsafe fn suspend(&self, why: Suspend) {
+        // SAFETY: the caller runs this fiber, whose yielder lives on its stack below us.
+        let y = unsafe { &**self.yielder.get() };
+        y.suspend(why);
+    }
+}
+
+/// The fiber running on this thread, if any.
+#[inline]
+pub(crate) fn current_fiber() -> Option<FiberRef> {
+    worker::with_current_fiber(|f| f.cloned())
+}
+
+/// Whether the calling code runs inside a fiber.
+#[inline]
+pub(crate) fn in_fiber() -> bool {
+    worker::with_current_fiber(|f| f.is_some())
+}
+
+/// Parks the calling fiber until a wake (possibly spurious).
+///
+/// # Panics
+/// Outside a fiber.
+pub(crate) fn park_current() {
+    switch_current(Suspend::Park);
+}
+
+/// Requeues the calling fiber behind the others that are ready.
+pub(crate) fn yield_current() {
+    switch_current(Suspend::Yield);
+}
+
+fn switch_current(why: Suspend) {
+    // Take the pointer, not a borrow: the thread-local must not be read across the switch.
+    let fiber =
+        worker::with_current_fiber(|f| f.map(Arc::as_ptr)).unwrap_or_else(|| not_in_fiber());
+    // SAFETY: the current fiber stays alive while it runs (its worker holds a reference),
+    // and we are that fiber, on its stack.
+    unsafe { (*fiber).suspend(why) };
+}
+
+#[cold]
+pub(crate) fn not_in_fiber() -> ! {
+    panic!(
+        "fibra: this function must be called from inside a fiber (use Runtime::block_on or fibra::run to start one)"
+    )
+}

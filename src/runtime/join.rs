@@ -1,0 +1,230 @@
+//! Join handles: how a fiber's (or blocking job's) result reaches whoever waits for it.
+
+use super::fiber::{self, FiberRef};
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Who is waiting for a result, and how to wake them.
+pub(crate) enum Waiter {
+    /// A fiber: woken through the scheduler.
+    Fiber(FiberRef),
+    /// A plain thread: woken with `Thread::unpark`.
+    Thread(std::thread::Thread),
+}
+
+impl Waiter {
+    /// The calling fiber, or the calling thread outside fibers.
+    pub(crate) fn current() -> Waiter {
+        match fiber::current_fiber() {
+            Some(f) => Waiter::Fiber(f),
+            None => Waiter::Thread(std::thread::current()),
+        }
+    }
+
+    pub(crate) fn wake(self) {
+        match self {
+            Waiter::Fiber(f) => f.wake(),
+            Waiter::Thread(t) => t.unpark(),
+        }
+    }
+}
+
+/// Suspends the calling fiber until woken, or parks the calling thread outside fibers.
+/// May return spuriously: callers re-check their condition.
+pub(crate) fn wait_for_wake() {
+    if fiber::in_fiber() {
+        fiber::park_current();
+    } else {
+        std::thread::park();
+    }
+}
+
+/// Why a join did not produce a value.
+pub struct JoinError {
+    repr: JoinErrorRepr,
+}
+
+enum JoinErrorRepr {
+    Panic(Box<dyn Any + Send>),
+    Cancelled,
+}
+
+impl JoinError {
+    pub(crate) fn panic(payload: Box<dyn Any + Send>) -> Self {
+        JoinError {
+            repr: JoinErrorRepr::Panic(payload),
+        }
+    }
+    pub(crate) fn cancelled() -> Self {
+        JoinError {
+            repr: JoinErrorRepr::Cancelled,
+        }
+    }
+    /// Whether the fiber panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, JoinErrorRepr::Panic(_))
+    }
+    /// Whether the fiber was cancelled: the runtime shut down before it finished.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.repr, JoinErrorRepr::Cancelled)
+    }
+    /// The panic payload, to re-raise with `std::panic::resume_unwind`.
+    ///
+    /// # Panics
+    /// If the fiber did not panic (see [`JoinError::is_panic`]).
+    pub fn into_panic(self) -> Box<dyn Any + Send> {
+        match self.repr {
+            JoinErrorRepr::Panic(p) => p,
+            JoinErrorRepr::Cancelled => panic!("fibra: JoinError::into_panic on a cancelled fiber"),
+        }
+    }
+    /// The panic payload, or the error itself if the fiber did not panic.
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send>, JoinError> {
+        match self.repr {
+            JoinErrorRepr::Panic(p) => Ok(p),
+            JoinErrorRepr::Cancelled => Err(self),
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            JoinErrorRepr::Panic(p) => f
+                .debug_tuple("Panic")
+                .field(&panic_message(p.as_ref()))
+                .finish(),
+            JoinErrorRepr::Cancelled => f.write_str("Cancelled"),
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            JoinErrorRepr::Panic(p) => write!(f, "fiber panicked: {}", panic_message(p.as_ref())),
+            JoinErrorRepr::Cancelled => {
+                f.write_str("fiber was cancelled: its runtime shut down first")
+            }
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+fn panic_message(p: &(dyn Any + Send)) -> &str {
+    p.downcast_ref::<&str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("<non-string payload>")
+}
+
+/// The meeting point of a result and its joiner.
+pub(crate) struct JoinInner<T> {
+    done: AtomicBool,
+    /// Written once by the completer before `done` is set; read once by the joiner after.
+    result: UnsafeCell<Option<Result<T, JoinError>>>,
+    waiter: Mutex<Option<Waiter>>,
+}
+
+// SAFETY: `result` is written by exactly one completer before the release store of `done`
+// and read only after an acquire load of `done` observes it, by the single JoinHandle;
+// T crosses threads, hence T: Send.
+unsafe impl<T: Send> Sync for JoinInner<T> {}
+
+impl<T> JoinInner<T> {
+    pub(crate) fn new() -> Self {
+        JoinInner {
+            done: AtomicBool::new(false),
+            result: UnsafeCell::new(None),
+            waiter: Mutex::new(None),
+        }
+    }
+
+    /// Delivers the result and wakes the joiner. Called once.
+    pub(crate) fn complete(&self, result: Result<T, JoinError>) {
+        // SAFETY: the only write; the joiner reads only after seeing `done`.
+        unsafe { *self.result.get() = Some(result) };
+        // Release: pairs with the acquire loads of `done` in `is_done`/`join`.
+        self.done.store(true, Ordering::Release);
+        let waiter = self.waiter.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(w) = waiter {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        // Acquire: pairs with the release store in `complete`.
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// Waits for the result and takes it.
+    ///
+    /// # Safety
+    /// At most one caller ever (the JoinHandle consumes itself).
+    pub(crate) unsafe fn join(&self) -> Result<T, JoinError> {
+        if !self.is_done() {
+            self.wait_slow();
+        }
+        // SAFETY: `done` was observed with acquire, so the write in `complete` is visible,
+        // and we are the only reader.
+        unsafe { (*self.result.get()).take() }.expect("fibra: join result taken twice")
+    }
+
+    #[cold]
+    fn wait_slow(&self) {
+        {
+            let mut waiter = self.waiter.lock().unwrap_or_else(|e| e.into_inner());
+            // Re-check under the lock: `complete` sets `done` before it locks, so either we
+            // see it here or it sees our waiter.
+            if self.is_done() {
+                return;
+            }
+            *waiter = Some(Waiter::current());
+        }
+        while !self.is_done() {
+            wait_for_wake();
+        }
+    }
+}
+
+/// An owned permission to wait for a fiber's result. Dropping it detaches the fiber.
+pub struct JoinHandle<T> {
+    inner: std::sync::Arc<JoinInner<T>>,
+    fiber: Option<super::FiberId>,
+}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(inner: std::sync::Arc<JoinInner<T>>, fiber: Option<super::FiberId>) -> Self {
+        JoinHandle { inner, fiber }
+    }
+
+    /// Waits for the fiber to finish: suspends the calling fiber (its worker runs others),
+    /// or blocks the calling thread outside fibers.
+    pub fn join(self) -> Result<T, JoinError> {
+        // SAFETY: `self` is consumed: this is the only join.
+        unsafe { self.inner.join() }
+    }
+
+    /// Whether the fiber has finished (a join would not wait).
+    pub fn is_finished(&self) -> bool {
+        self.inner.is_done()
+    }
+
+    /// The id of the fiber, if this handle belongs to one (not to a blocking job).
+    pub fn id(&self) -> Option<super::FiberId> {
+        self.fiber
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("fiber", &self.fiber)
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}

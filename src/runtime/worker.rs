@@ -1,0 +1,587 @@
+//! Worker threads: the loop that runs fibers, the queues it takes them from, and the
+//! thread-local context fibers use to reach their worker.
+
+use super::Config;
+use super::fiber::{Body, FiberId, FiberRef, Suspend};
+use crate::{Builder as CoroutineBuilder, CoroutineResult, Yielder};
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::Thread;
+use std::time::Instant;
+
+/// How often (in scheduling rounds) a worker looks at the global queue first, so that
+/// nothing there starves behind busy local queues.
+const GLOBAL_QUEUE_INTERVAL: u64 = 61;
+/// Consecutive runs from the LIFO slot before the FIFO queues get a turn.
+const MAX_LIFO_STREAK: u32 = 3;
+
+/// What every worker and every handle shares.
+pub(crate) struct Shared {
+    pub(crate) workers: Box<[WorkerShared]>,
+    /// Fibers spawned from outside the runtime, and overflow.
+    inject: Mutex<VecDeque<FiberRef>>,
+    inject_len: AtomicUsize,
+    /// Indices of workers parked or about to park.
+    sleepers: Mutex<Vec<usize>>,
+    num_sleeping: AtomicUsize,
+    pub(crate) shutdown: AtomicBool,
+    pub(crate) config: Config,
+    next_id: AtomicU64,
+}
+
+/// The part of a worker other threads reach.
+pub(crate) struct WorkerShared {
+    /// Not-yet-started fibers: the only ones other workers may steal.
+    run_queue: Mutex<VecDeque<FiberRef>>,
+    run_queue_len: AtomicUsize,
+    /// Started fibers woken from other threads, waiting to be handed to their home.
+    inbox: Mutex<Vec<FiberRef>>,
+    inbox_len: AtomicUsize,
+    thread: OnceLock<Thread>,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config) -> Arc<Shared> {
+        let workers = (0..config.workers)
+            .map(|_| WorkerShared {
+                run_queue: Mutex::new(VecDeque::new()),
+                run_queue_len: AtomicUsize::new(0),
+                inbox: Mutex::new(Vec::new()),
+                inbox_len: AtomicUsize::new(0),
+                thread: OnceLock::new(),
+            })
+            .collect();
+        Arc::new(Shared {
+            workers,
+            inject: Mutex::new(VecDeque::new()),
+            inject_len: AtomicUsize::new(0),
+            sleepers: Mutex::new(Vec::new()),
+            num_sleeping: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            config,
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// A fresh fiber id. Ids grow with spawn order, which shutdown relies on (it unwinds
+    /// younger fibers first, so a parent waiting for its children never waits forever).
+    pub(crate) fn next_fiber_id(&self) -> FiberId {
+        FiberId(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Queues a fiber from outside any worker of this runtime.
+    pub(crate) fn inject(&self, fiber: FiberRef) {
+        self.inject
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(fiber);
+        self.inject_len.fetch_add(1, Ordering::Release);
+        self.notify_one();
+    }
+
+    fn pop_injected(&self) -> Option<FiberRef> {
+        if self.inject_len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let f = self
+            .inject
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front();
+        if f.is_some() {
+            self.inject_len.fetch_sub(1, Ordering::Relaxed);
+        }
+        f
+    }
+
+    /// Wakes one sleeping worker, if any, because new work was published.
+    pub(crate) fn notify_one(&self) {
+        // SeqCst fence: pairs with the fence in `Core::park` (a Dekker handshake): either
+        // we see the sleeper registered, or it sees the work we published.
+        fence(Ordering::SeqCst);
+        if self.num_sleeping.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let sleeper = self
+            .sleepers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        if let Some(i) = sleeper {
+            self.num_sleeping.fetch_sub(1, Ordering::Relaxed);
+            self.unpark_worker(i);
+        }
+    }
+
+    pub(crate) fn unpark_worker(&self, i: usize) {
+        if let Some(t) = self.workers[i].thread.get() {
+            t.unpark();
+        }
+    }
+
+    pub(crate) fn unpark_all(&self) {
+        for i in 0..self.workers.len() {
+            self.unpark_worker(i);
+        }
+    }
+
+    fn has_visible_work(&self) -> bool {
+        self.inject_len.load(Ordering::Acquire) > 0
+            || self
+                .workers
+                .iter()
+                .any(|w| w.run_queue_len.load(Ordering::Acquire) > 0)
+    }
+
+    /// Drops every queued fiber (at shutdown, after the workers stopped).
+    pub(crate) fn drain_all(&self) {
+        let injected: Vec<_> = self
+            .inject
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect();
+        drop(injected);
+        for w in self.workers.iter() {
+            let queued: Vec<_> = w
+                .run_queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain(..)
+                .collect();
+            drop(queued);
+            let woken: Vec<_> = w
+                .inbox
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain(..)
+                .collect();
+            drop(woken);
+        }
+    }
+}
+
+/// A timer: wake `fiber` at `deadline`.
+struct Timer {
+    deadline: Instant,
+    seq: u64,
+    fiber: FiberRef,
+}
+impl PartialEq for Timer {
+    fn eq(&self, other: &Self) -> bool {
+        (self.deadline, self.seq) == (other.deadline, other.seq)
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Timer {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.deadline, self.seq).cmp(&(other.deadline, other.seq))
+    }
+}
+
+/// A worker's own state, on its thread's stack. Fibers reach it through `CORE` while the
+/// worker loop is suspended in a resume, so everything mutable is in a Cell or RefCell and
+/// no borrow is held across a switch.
+pub(crate) struct Core {
+    pub(crate) index: usize,
+    pub(crate) shared: Arc<Shared>,
+    /// Started fibers ready to run (never stolen).
+    ready: RefCell<VecDeque<FiberRef>>,
+    lifo: RefCell<Option<FiberRef>>,
+    lifo_streak: Cell<u32>,
+    timers: RefCell<BinaryHeap<Reverse<Timer>>>,
+    timer_seq: Cell<u64>,
+    tick: Cell<u64>,
+    /// Started, unfinished fibers of this worker, for shutdown.
+    live: RefCell<std::collections::BTreeMap<FiberId, FiberRef>>,
+    /// The fiber running right now.
+    current: RefCell<Option<FiberRef>>,
+}
+
+thread_local! {
+    /// The worker running on this thread, if it is a worker thread.
+    static CORE: Cell<*const Core> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Runs `f` with the current worker, if this thread is one. Not inlined: a fiber must not
+/// reuse a thread-local address computed before a switch.
+#[inline(never)]
+pub(crate) fn with_core<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
+    let p = CORE.get();
+    // SAFETY: CORE points at the worker's Core for as long as its loop runs on this thread,
+    // and is reset before the Core goes away.
+    f(unsafe { p.as_ref() })
+}
+
+/// Runs `f` with the fiber currently running on this thread.
+#[inline(never)]
+pub(crate) fn with_current_fiber<R>(f: impl FnOnce(Option<&FiberRef>) -> R) -> R {
+    with_core(|core| match core {
+        Some(core) => f(core.current.borrow().as_ref()),
+        None => f(None),
+    })
+}
+
+/// Makes a woken (previously parked) fiber runnable on its home worker.
+pub(crate) fn schedule(fiber: FiberRef) {
+    let home = fiber.home();
+    let local = with_core(|core| match core {
+        Some(core) if core.index == home && Arc::ptr_eq(&core.shared, fiber.shared()) => {
+            core.ready.borrow_mut().push_back(fiber.clone());
+            true
+        }
+        _ => false,
+    });
+    if local {
+        return;
+    }
+    let shared = fiber.shared().clone();
+    let w = &shared.workers[home];
+    w.inbox
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(fiber);
+    w.inbox_len.fetch_add(1, Ordering::Release);
+    shared.unpark_worker(home);
+}
+
+/// Where a spawned fiber goes on the spawning worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// The back of the worker's queue (the default): fair.
+    #[default]
+    Back,
+    /// The worker's next-to-run (LIFO) slot: runs soon, good for fork-join.
+    NextToRun,
+    /// Switch to it at once; the spawning fiber is requeued.
+    RunNow,
+}
+
+impl Core {
+    /// Queues a new fiber spawned on this worker.
+    pub(crate) fn push_new(&self, fiber: FiberRef, placement: Placement) {
+        match placement {
+            Placement::Back => self.push_run_queue(fiber),
+            Placement::NextToRun | Placement::RunNow => {
+                let displaced = self.lifo.borrow_mut().replace(fiber);
+                if let Some(old) = displaced {
+                    self.push_run_queue(old);
+                }
+            }
+        }
+        self.shared.notify_one();
+    }
+
+    fn push_run_queue(&self, fiber: FiberRef) {
+        let w = &self.shared.workers[self.index];
+        w.run_queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(fiber);
+        w.run_queue_len.fetch_add(1, Ordering::Release);
+    }
+
+    fn pop_run_queue(&self, w: &WorkerShared) -> Option<FiberRef> {
+        if w.run_queue_len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let f = w
+            .run_queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front();
+        if f.is_some() {
+            w.run_queue_len.fetch_sub(1, Ordering::Relaxed);
+        }
+        f
+    }
+
+    fn drain_inbox(&self) {
+        let w = &self.shared.workers[self.index];
+        if w.inbox_len.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let woken: Vec<FiberRef> =
+            std::mem::take(&mut *w.inbox.lock().unwrap_or_else(|e| e.into_inner()));
+        w.inbox_len.fetch_sub(woken.len(), Ordering::Relaxed);
+        self.ready.borrow_mut().extend(woken);
+    }
+
+    /// Registers a timer that wakes the current fiber at `deadline`.
+    pub(crate) fn add_timer(&self, deadline: Instant, fiber: FiberRef) {
+        let seq = self.timer_seq.get();
+        self.timer_seq.set(seq + 1);
+        self.timers.borrow_mut().push(Reverse(Timer {
+            deadline,
+            seq,
+            fiber,
+        }));
+    }
+
+    /// Wakes the fibers whose timers expired; returns the next deadline.
+    fn fire_timers(&self) -> Option<Instant> {
+        if self.timers.borrow().is_empty() {
+            return None;
+        }
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        let next = {
+            let mut timers = self.timers.borrow_mut();
+            while timers.peek().is_some_and(|t| t.0.deadline <= now) {
+                expired.push(timers.pop().expect("peeked").0.fiber);
+            }
+            timers.peek().map(|t| t.0.deadline)
+        };
+        for f in expired {
+            f.wake();
+        }
+        next
+    }
+
+    fn next_fiber(&self) -> Option<FiberRef> {
+        let tick = self.tick.get();
+        self.tick.set(tick + 1);
+        self.drain_inbox();
+        if tick % GLOBAL_QUEUE_INTERVAL == 0 {
+            if let Some(f) = self.shared.pop_injected() {
+                return Some(f);
+            }
+        }
+        if self.lifo_streak.get() < MAX_LIFO_STREAK {
+            if let Some(f) = self.lifo.borrow_mut().take() {
+                self.lifo_streak.set(self.lifo_streak.get() + 1);
+                return Some(f);
+            }
+        }
+        self.lifo_streak.set(0);
+        let own = &self.shared.workers[self.index];
+        // Alternate between woken fibers and new ones so neither starves the other.
+        let found = if tick % 2 == 0 {
+            self.ready
+                .borrow_mut()
+                .pop_front()
+                .or_else(|| self.pop_run_queue(own))
+        } else {
+            self.pop_run_queue(own)
+                .or_else(|| self.ready.borrow_mut().pop_front())
+        };
+        found
+            .or_else(|| self.lifo.borrow_mut().take())
+            .or_else(|| self.shared.pop_injected())
+    }
+
+    /// Takes a not-yet-started fiber from another worker.
+    fn steal(&self) -> Option<FiberRef> {
+        let n = self.shared.workers.len();
+        for k in 1..n {
+            let victim = &self.shared.workers[(self.index + k) % n];
+            if let Some(f) = self.pop_run_queue(victim) {
+                return Some(f);
+            }
+        }
+        None
+    }
+
+    fn run_fiber(&self, fiber: FiberRef) {
+        fiber.start_running();
+        // SAFETY: we popped the fiber from a queue, so this worker alone runs it now.
+        let body = unsafe { &mut *fiber.body.get() };
+        if let Body::NotStarted(_) = body {
+            let Body::NotStarted(f) = std::mem::replace(body, Body::Finished) else {
+                unreachable!()
+            };
+            fiber.set_home(self.index);
+            match start_coroutine(&fiber, f) {
+                Some(co) => {
+                    *body = Body::Running(co);
+                    self.live.borrow_mut().insert(fiber.id, fiber.clone());
+                }
+                None => {
+                    fiber.mark_done();
+                    return;
+                }
+            }
+        }
+        let Body::Running(co) = body else {
+            return;
+        };
+        *self.current.borrow_mut() = Some(fiber.clone());
+        let result = co.resume(());
+        *self.current.borrow_mut() = None;
+        match result {
+            CoroutineResult::Yield(why) => {
+                if fiber.finish_running(why) {
+                    // Yielded fibers go behind the others; woken ones too.
+                    self.ready.borrow_mut().push_back(fiber);
+                }
+            }
+            CoroutineResult::Return(()) => {
+                fiber.mark_done();
+                self.live.borrow_mut().remove(&fiber.id);
+                // SAFETY: as above; the coroutine finished, drop it (its stack goes back to
+                // this thread's pool).
+                unsafe { *fiber.body.get() = Body::Finished };
+            }
+        }
+    }
+
+    /// Parks the worker until new work or the next timer.
+    fn park(&self, next_timer: Option<Instant>) {
+        {
+            let mut sleepers = self
+                .shared
+                .sleepers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if !sleepers.contains(&self.index) {
+                sleepers.push(self.index);
+                self.shared.num_sleeping.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        // SeqCst fence: pairs with the one in `notify_one`; after registering as a sleeper,
+        // re-check for work published by a notifier that did not see us.
+        fence(Ordering::SeqCst);
+        let own = &self.shared.workers[self.index];
+        let work = self.shared.has_visible_work()
+            || own.inbox_len.load(Ordering::Acquire) > 0
+            || self.shared.shutdown.load(Ordering::Acquire);
+        if !work {
+            match next_timer {
+                Some(t) => std::thread::park_timeout(t.saturating_duration_since(Instant::now())),
+                None => std::thread::park(),
+            }
+        }
+        let mut sleepers = self
+            .shared
+            .sleepers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(pos) = sleepers.iter().position(|&i| i == self.index) {
+            sleepers.swap_remove(pos);
+            self.shared.num_sleeping.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The worker loop.
+    fn run(&self) {
+        while !self.shared.shutdown.load(Ordering::Acquire) {
+            let next_timer = self.fire_timers();
+            if let Some(f) = self.next_fiber().or_else(|| self.steal()) {
+                self.run_fiber(f);
+                continue;
+            }
+            self.park(next_timer);
+        }
+        self.shutdown();
+    }
+
+    /// Unwinds this worker's unfinished fibers, youngest first, and drops queued ones.
+    fn shutdown(&self) {
+        self.timers.borrow_mut().clear();
+        drop(self.lifo.borrow_mut().take());
+        let ready: Vec<_> = self.ready.borrow_mut().drain(..).collect();
+        drop(ready);
+        loop {
+            let youngest = self.live.borrow_mut().pop_last();
+            let Some((_, fiber)) = youngest else { break };
+            *self.current.borrow_mut() = Some(fiber.clone());
+            // SAFETY: our own started fiber, not running: dropping its coroutine unwinds it.
+            let body = unsafe { std::mem::replace(&mut *fiber.body.get(), Body::Finished) };
+            drop(body);
+            *self.current.borrow_mut() = None;
+            fiber.mark_done();
+        }
+    }
+}
+
+/// Creates the coroutine of a fiber that starts now. On failure (no stack) the fiber's
+/// closure is dropped, which cancels its join.
+fn start_coroutine(
+    fiber: &FiberRef,
+    f: Box<dyn FnOnce() + Send>,
+) -> Option<crate::Coroutine<(), Suspend, ()>> {
+    let mut builder = CoroutineBuilder::new().stack_size(fiber.stack_size);
+    if let Some(name) = &fiber.name {
+        builder = builder.name(name.to_string());
+    }
+    let me = fiber.clone();
+    let built = builder.build(move |y: &Yielder<(), Suspend>, ()| {
+        me.set_yielder(y);
+        // Fiber-locals are dropped on the fiber's own stack when it ends, however it ends
+        // (returned, or unwound by shutdown).
+        let _locals = ClearLocalsOnDrop(me);
+        f();
+    });
+    match built {
+        Ok(co) => Some(co),
+        Err(e) => {
+            eprintln!("fibra: cannot start fiber {}: {e}", fiber.id.0);
+            None
+        }
+    }
+}
+
+struct ClearLocalsOnDrop(FiberRef);
+
+impl Drop for ClearLocalsOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: runs on the fiber's own stack, on its home thread, with no other borrow
+        // of its locals live.
+        let mut locals = std::mem::take(unsafe { &mut *self.0.locals.get() });
+        locals.clear();
+    }
+}
+
+/// Body of a worker thread.
+pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
+    let _ = shared.workers[index].thread.set(std::thread::current());
+    if let Some(cpus) = &shared.config.pin_to {
+        super::builder::pin_current_thread(cpus[index % cpus.len()]);
+    }
+    if let Some(hook) = &shared.config.on_start {
+        hook();
+    }
+    let core = Core {
+        index,
+        shared: shared.clone(),
+        ready: RefCell::new(VecDeque::new()),
+        lifo: RefCell::new(None),
+        lifo_streak: Cell::new(0),
+        timers: RefCell::new(BinaryHeap::new()),
+        timer_seq: Cell::new(0),
+        tick: Cell::new(0),
+        live: RefCell::new(Default::default()),
+        current: RefCell::new(None),
+    };
+    CORE.set(&core);
+    core.run();
+    CORE.set(std::ptr::null());
+    drop(core);
+    if let Some(hook) = &shared.config.on_stop {
+        hook();
+    }
+}
+
+/// Spawns a fiber running `f` on the runtime `shared`, from wherever the caller is.
+pub(crate) fn spawn_fiber(shared: &Arc<Shared>, fiber: FiberRef, placement: Placement) {
+    let queued_locally = with_core(|core| match core {
+        Some(core) if Arc::ptr_eq(&core.shared, shared) => {
+            core.push_new(fiber.clone(), placement);
+            true
+        }
+        _ => false,
+    });
+    if !queued_locally {
+        shared.inject(fiber);
+    } else if placement == Placement::RunNow && super::fiber::in_fiber() {
+        super::fiber::yield_current();
+    }
+}
