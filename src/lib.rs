@@ -41,7 +41,8 @@ mod sys;
 pub use coroutine::{Builder, Coroutine, CoroutineResult, Generator, Yielder, on_stack};
 pub use runtime::{
     Current, FiberId, FiberLocalKey, IdlePolicy, JoinError, JoinHandle, Placement, Runtime,
-    RuntimeBuilder, current, run, sleep, sleep_until, spawn, yield_now,
+    RuntimeBuilder, Scope, ScopedJoinHandle, current, run, scope, sleep, sleep_until, spawn,
+    spawn_blocking, yield_now,
 };
 
 /// Fiber settings: [`fiber::Builder`] (name, stack size, placement).

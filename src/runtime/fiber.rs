@@ -187,6 +187,11 @@ pub(crate) fn in_fiber() -> bool {
     worker::with_current_fiber(|f| f.is_some())
 }
 
+/// Whether the runtime of the calling fiber is shutting down.
+pub(crate) fn runtime_shutting_down() -> bool {
+    worker::with_core(|core| core.is_some_and(|c| c.shared.shutdown.load(Ordering::Acquire)))
+}
+
 /// Parks the calling fiber until a wake (possibly spurious).
 ///
 /// # Panics

@@ -19,8 +19,8 @@ impl Waiter {
     /// The calling fiber, or the calling thread outside fibers.
     pub(crate) fn current() -> Waiter {
         match fiber::current_fiber() {
-            Some(f) => Waiter::Fiber(f),
-            None => Waiter::Thread(std::thread::current()),
+            Some(f) if !fiber::runtime_shutting_down() => Waiter::Fiber(f),
+            _ => Waiter::Thread(std::thread::current()),
         }
     }
 
@@ -34,9 +34,15 @@ impl Waiter {
 
 /// Suspends the calling fiber until woken, or parks the calling thread outside fibers.
 /// May return spuriously: callers re-check their condition.
+///
+/// A fiber whose runtime is shutting down is being unwound and must not suspend: it
+/// polls with short thread parks instead (what it waits for is being dropped by the
+/// workers, youngest first).
 pub(crate) fn wait_for_wake() {
-    if fiber::in_fiber() {
+    if fiber::in_fiber() && !fiber::runtime_shutting_down() {
         fiber::park_current();
+    } else if fiber::in_fiber() {
+        std::thread::park_timeout(std::time::Duration::from_millis(1));
     } else {
         std::thread::park();
     }
@@ -174,6 +180,29 @@ impl<T> JoinInner<T> {
         unsafe { (*self.result.get()).take() }.expect("fibra: join result taken twice")
     }
 
+    /// Waits until the result is in, without taking it.
+    pub(crate) fn wait_done(&self) {
+        if !self.is_done() {
+            self.wait_slow();
+        }
+    }
+
+    /// Takes the result if it is a panic.
+    ///
+    /// # Safety
+    /// Only after `is_done`, with no concurrent `join`.
+    pub(crate) unsafe fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
+        // SAFETY: done was observed; the caller excludes other readers.
+        let slot = unsafe { &mut *self.result.get() };
+        match slot.take() {
+            Some(Err(e)) if e.is_panic() => Some(e.into_panic()),
+            other => {
+                *slot = other;
+                None
+            }
+        }
+    }
+
     #[cold]
     fn wait_slow(&self) {
         {
@@ -212,6 +241,10 @@ impl<T> JoinHandle<T> {
     /// Whether the fiber has finished (a join would not wait).
     pub fn is_finished(&self) -> bool {
         self.inner.is_done()
+    }
+
+    pub(crate) fn inner(&self) -> &std::sync::Arc<JoinInner<T>> {
+        &self.inner
     }
 
     /// The id of the fiber, if this handle belongs to one (not to a blocking job).

@@ -9,18 +9,22 @@
 //!   their home worker.
 
 mod api;
+mod blocking;
 mod builder;
 pub(crate) mod fiber;
 mod join;
 pub(crate) mod local;
+mod scope;
 mod worker;
 
 pub use api::{Builder, Current, current, run, sleep, sleep_until, spawn, yield_now};
+pub use blocking::spawn_blocking;
 pub(crate) use builder::Config;
 pub use builder::{Builder as RuntimeBuilder, IdlePolicy, Runtime};
 pub use fiber::FiberId;
 pub use join::{JoinError, JoinHandle};
 pub use local::FiberLocalKey;
+pub use scope::{Scope, ScopedJoinHandle, scope};
 pub use worker::Placement;
 
 // Wired into the scheduler as they land; until then only their tests use these.
