@@ -77,3 +77,43 @@ fn many_fibers_fan_out_fan_in() {
     });
     assert_eq!(total, (0..100_000u64).sum());
 }
+
+#[test]
+fn builder_options_take_effect() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let (s1, s2) = (started.clone(), stopped.clone());
+    for idle in [
+        fibra::IdlePolicy::Park,
+        fibra::IdlePolicy::Spin(Duration::from_micros(200)),
+        fibra::IdlePolicy::Yield(Duration::from_micros(200)),
+    ] {
+        let (s1, s2) = (s1.clone(), s2.clone());
+        let rt = Runtime::builder()
+            .workers(2)
+            .stack_size(64 * 1024)
+            .idle_policy(idle)
+            .pin_workers([0])
+            .thread_name("tester")
+            .on_worker_start(move || {
+                s1.fetch_add(1, Ordering::Relaxed);
+            })
+            .on_worker_stop(move || {
+                s2.fetch_add(1, Ordering::Relaxed);
+            })
+            .build()
+            .unwrap();
+        let name = rt
+            .spawn(|| std::thread::current().name().map(String::from))
+            .join()
+            .unwrap();
+        assert!(name.unwrap().starts_with("tester-"));
+        let v = rt.block_on(|| {
+            let hs: Vec<_> = (0..1000u64).map(|i| fibra::spawn(move || i)).collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+        });
+        assert_eq!(v, 499_500);
+    }
+    assert_eq!(started.load(Ordering::Relaxed), 6);
+    assert_eq!(stopped.load(Ordering::Relaxed), 6);
+}

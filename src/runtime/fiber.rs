@@ -10,7 +10,9 @@ use super::worker::{self, Shared};
 use crate::{Coroutine, Yielder};
 use std::cell::UnsafeCell;
 use std::sync::Arc;
+use crate::loom::AtomicUsize as StateWord;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
 
 pub(crate) const RUNNING: usize = 1;
 pub(crate) const NOTIFIED: usize = 2;
@@ -36,6 +38,55 @@ impl FiberId {
     }
 }
 
+/// The fiber's atomic state word and its transitions (see the module docs).
+pub(crate) struct FiberState(StateWord);
+
+impl FiberState {
+    /// A new fiber is queued.
+    pub(crate) fn new_queued() -> Self {
+        FiberState(StateWord::new(NOTIFIED))
+    }
+
+    /// A wake. Returns true if the fiber was parked: the caller must schedule it.
+    #[inline]
+    pub(crate) fn notify(&self) -> bool {
+        // AcqRel: the release half pairs with the worker's acquire when it next takes the
+        // fiber to run (`start_running`) or fails to park it (`finish_running`), so what the
+        // waker did before waking is visible to the fiber; the acquire half pairs with the
+        // worker's release when it parked the fiber (publishing its home and saved context).
+        self.0.fetch_or(NOTIFIED, crate::loom::Ordering::AcqRel) == 0
+    }
+
+    /// The worker takes the fiber to run it; pending wakes are consumed.
+    #[inline]
+    pub(crate) fn start_running(&self) {
+        // AcqRel: acquire pairs with the waker's release in `notify`.
+        self.0.swap(RUNNING, crate::loom::Ordering::AcqRel);
+    }
+
+    /// After the fiber switched back (its context saved). Returns true if it must be
+    /// requeued: it yielded, or a wake arrived while it ran.
+    #[inline]
+    pub(crate) fn finish_running(&self, why: Suspend) -> bool {
+        use crate::loom::Ordering::{AcqRel, Acquire};
+        if why == Suspend::Park {
+            // Release: pairs with the acquire in `notify`. On failure a wake arrived
+            // (RUNNING | NOTIFIED): acquire it and requeue instead of parking.
+            if self.0.compare_exchange(RUNNING, 0, AcqRel, Acquire).is_ok() {
+                return false;
+            }
+        }
+        self.0.swap(NOTIFIED, AcqRel);
+        true
+    }
+
+    /// The fiber finished; later wakes do nothing.
+    pub(crate) fn mark_done(&self) {
+        // Release: pairs with the acquire in `notify` (a late waker sees DONE, not 0).
+        self.0.store(DONE, crate::loom::Ordering::Release);
+    }
+}
+
 /// What a fiber runs on: its closure until it starts, then its coroutine.
 pub(crate) enum Body {
     NotStarted(Box<dyn FnOnce() + Send>),
@@ -48,7 +99,7 @@ pub(crate) type FiberRef = Arc<Fiber>;
 /// The shared part of a fiber: everything wakers and joiners touch is atomic; the body
 /// and yielder belong to whichever worker runs the fiber (see the SAFETY note on Sync).
 pub(crate) struct Fiber {
-    state: AtomicUsize,
+    state: FiberState,
     pub(crate) id: FiberId,
     pub(crate) name: Option<Box<str>>,
     pub(crate) stack_size: usize,
@@ -83,7 +134,7 @@ impl Fiber {
         f: Box<dyn FnOnce() + Send>,
     ) -> FiberRef {
         Arc::new(Fiber {
-            state: AtomicUsize::new(NOTIFIED),
+            state: FiberState::new_queued(),
             id,
             name,
             stack_size,
@@ -111,51 +162,21 @@ impl Fiber {
     /// is about to park runs again. Callable from any thread.
     #[inline]
     pub(crate) fn wake(self: &Arc<Self>) {
-        // AcqRel: the release half pairs with the worker's acquire when it next takes the
-        // fiber to run (swap in `start_running`) or fails to park it (CAS in
-        // `finish_running`), so whatever the waker did before waking is visible to the
-        // fiber; the acquire half pairs with the worker's release when it parked the fiber.
-        let prev = self.state.fetch_or(NOTIFIED, Ordering::AcqRel);
-        if prev == 0 {
+        if self.state.notify() {
             worker::schedule(self.clone());
         }
     }
 
-    /// The worker takes the fiber to run it.
-    #[inline]
     pub(crate) fn start_running(&self) {
-        // AcqRel: acquire pairs with the waker's fetch_or; clearing NOTIFIED consumes it.
-        self.state.swap(RUNNING, Ordering::AcqRel);
+        self.state.start_running();
     }
 
-    /// After the fiber switched back: Yield requeues, Park publishes it as parked unless a
-    /// wake came in while it ran. Returns true if the fiber must be requeued.
-    #[inline]
     pub(crate) fn finish_running(&self, why: Suspend) -> bool {
-        match why {
-            Suspend::Yield => {
-                self.state.swap(NOTIFIED, Ordering::AcqRel);
-                true
-            }
-            Suspend::Park => {
-                // Release: pairs with the waker's acquire fetch_or, publishing `home` and the
-                // saved context. On failure a wake arrived: acquire it and requeue.
-                match self
-                    .state
-                    .compare_exchange(RUNNING, 0, Ordering::AcqRel, Ordering::Acquire)
-                {
-                    Ok(_) => false,
-                    Err(_) => {
-                        self.state.swap(NOTIFIED, Ordering::AcqRel);
-                        true
-                    }
-                }
-            }
-        }
+        self.state.finish_running(why)
     }
 
     pub(crate) fn mark_done(&self) {
-        self.state.store(DONE, Ordering::Release);
+        self.state.mark_done();
     }
 
     /// Records the running coroutine's yielder. Called by the fiber on its own stack.
@@ -219,4 +240,72 @@ pub(crate) fn not_in_fiber() -> ! {
     panic!(
         "fibra: this function must be called from inside a fiber (use Runtime::block_on or fibra::run to start one)"
     )
+}
+
+#[cfg(all(test, loom))]
+mod loom_fiber_state {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicBool, AtomicUsize};
+
+    /// A fiber checks its condition and parks while a waker sets the condition and wakes:
+    /// the fiber either saw the condition, or exactly one of (the worker requeues it, the
+    /// waker schedules it) happens. Never lost, never run twice.
+    #[test]
+    fn loom_wake_racing_park_is_never_lost_or_doubled() {
+        loom::model(|| {
+            let state = Arc::new(FiberState::new_queued());
+            let cond = Arc::new(AtomicBool::new(false));
+            let scheduled = Arc::new(AtomicUsize::new(0));
+            state.start_running();
+            let waker = {
+                let (state, cond, scheduled) = (state.clone(), cond.clone(), scheduled.clone());
+                loom::thread::spawn(move || {
+                    cond.store(true, crate::loom::Ordering::Relaxed);
+                    if state.notify() {
+                        scheduled.fetch_add(1, crate::loom::Ordering::Relaxed);
+                    }
+                })
+            };
+            let saw = cond.load(crate::loom::Ordering::Relaxed);
+            let requeued = if saw {
+                state.finish_running(Suspend::Yield); // goes on running: not a wake's doing
+                false
+            } else {
+                state.finish_running(Suspend::Park)
+            };
+            waker.join().unwrap();
+            let scheduled = scheduled.load(crate::loom::Ordering::Relaxed);
+            if saw {
+                assert_eq!(scheduled, 0, "a running fiber was scheduled again");
+            } else {
+                assert_eq!(requeued as usize + scheduled, 1, "lost or doubled wake");
+            }
+        });
+    }
+
+    /// Two wakers racing on a parked fiber: exactly one schedules it.
+    #[test]
+    fn loom_two_wakers_schedule_once() {
+        loom::model(|| {
+            let state = Arc::new(FiberState::new_queued());
+            state.start_running();
+            assert!(!state.finish_running(Suspend::Park));
+            let scheduled = Arc::new(AtomicUsize::new(0));
+            let wakers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (state, scheduled) = (state.clone(), scheduled.clone());
+                    loom::thread::spawn(move || {
+                        if state.notify() {
+                            scheduled.fetch_add(1, crate::loom::Ordering::Relaxed);
+                        }
+                    })
+                })
+                .collect();
+            for w in wakers {
+                w.join().unwrap();
+            }
+            assert_eq!(scheduled.load(crate::loom::Ordering::Relaxed), 1);
+        });
+    }
 }

@@ -433,6 +433,37 @@ impl Core {
         }
     }
 
+    /// Under a spinning or yielding idle policy, looks for work for a while before the
+    /// worker parks. Returns true if work showed up.
+    fn idle_spin(&self) -> bool {
+        let (limit, yield_thread) = match self.shared.config.idle {
+            super::IdlePolicy::Park => return false,
+            super::IdlePolicy::Spin(d) => (d, false),
+            super::IdlePolicy::Yield(d) => (d, true),
+        };
+        let until = Instant::now() + limit;
+        let own = &self.shared.workers[self.index];
+        while Instant::now() < until {
+            if self.shared.has_visible_work()
+                || own.inbox_len.load(Ordering::Acquire) > 0
+                || self.shared.shutdown.load(Ordering::Acquire)
+                || self
+                    .timers
+                    .borrow()
+                    .peek()
+                    .is_some_and(|t| t.0.deadline <= Instant::now())
+            {
+                return true;
+            }
+            if yield_thread {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        false
+    }
+
     /// Parks the worker until new work or the next timer.
     fn park(&self, next_timer: Option<Instant>) {
         {
@@ -478,7 +509,9 @@ impl Core {
                 self.run_fiber(f);
                 continue;
             }
-            self.park(next_timer);
+            if !self.idle_spin() {
+                self.park(next_timer);
+            }
         }
         self.shutdown();
     }
