@@ -7,12 +7,11 @@
 //! arrived while it ran (RUNNING | NOTIFIED), the worker requeues it instead.
 
 use super::worker::{self, Shared};
+use crate::loom::AtomicUsize as StateWord;
 use crate::{Coroutine, Yielder};
 use std::cell::UnsafeCell;
 use std::sync::Arc;
-use crate::loom::AtomicUsize as StateWord;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
 
 pub(crate) const RUNNING: usize = 1;
 pub(crate) const NOTIFIED: usize = 2;
