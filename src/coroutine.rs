@@ -1,7 +1,7 @@
 //! Asymmetric stackful coroutines.
 
 use crate::arch::{self, StackPointer};
-use crate::stack::{CANARY, PooledStack, Stack};
+use crate::stack::{PooledStack, Stack};
 use crate::sys;
 use core::cell::Cell;
 use core::fmt;
@@ -142,7 +142,8 @@ pub struct Coroutine<I, Y, R, S: Stack = PooledStack> {
     sp: Option<StackPointer>,
     /// The stack top the switch code uses (below the parked closure).
     top: usize,
-    /// Address of the canary on an unguarded stack, 0 on a guarded one.
+    /// On an unguarded stack, its bottom address, where the canary word lives; 0 on a
+    /// guarded one.
     canary: usize,
     name: Option<Box<str>>,
     /// !Send: see the type's docs.
@@ -299,8 +300,17 @@ impl<I, Y, R, S: Stack> Coroutine<I, Y, R, S> {
         let canary = if stack.is_guarded() {
             0
         } else {
-            // SAFETY: bottom() is the lowest usable (8-aligned) address of our stack.
-            unsafe { (bottom as *mut u64).write(CANARY) };
+            // The canary is the bottom word reading zero. Fresh stack memory reads as zero
+            // without being made resident, so a parked fiber's stack costs only the pages it
+            // really used (a magic value would cost a page per stack). A reused stack that
+            // was once run that deep gets its word cleared here.
+            let word = bottom as *mut u64;
+            // SAFETY: bottom() is the lowest usable (8-aligned) address of our own stack.
+            unsafe {
+                if word.read() != 0 {
+                    word.write(0);
+                }
+            }
             bottom
         };
         // Unnamed coroutines leave the header alone: a named one clears it when dropped.
@@ -334,7 +344,7 @@ impl<I, Y, R, S: Stack> Coroutine<I, Y, R, S> {
         // its switch top; `input` stays alive until the coroutine has read it (first
         // thing it does when it lands).
         let (value, sp) = unsafe { arch::resume(&raw const input as usize, sp, self.top) };
-        self.check_canary();
+        self.check_canary(sp);
         self.sp = sp;
         if sp.is_some() {
             // SAFETY: a suspending coroutine hands us a pointer to its yielded value,
@@ -378,11 +388,16 @@ impl<I, Y, R, S: Stack> Coroutine<I, Y, R, S> {
         }
     }
 
+    /// On an unguarded stack, after every switch back: the canary word must still read
+    /// zero, and the coroutine's saved stack pointer must lie above the bottom.
     #[inline]
-    fn check_canary(&self) {
-        // SAFETY: `canary` is 0 or the lowest address of our own unguarded stack.
-        if self.canary != 0 && unsafe { *(self.canary as *const u64) } != CANARY {
-            self.canary_died();
+    fn check_canary(&self, sp: Option<StackPointer>) {
+        if self.canary != 0 {
+            // SAFETY: `canary` is the lowest address of our own unguarded stack.
+            let word = unsafe { *(self.canary as *const u64) };
+            if word != 0 || sp.is_some_and(|sp| sp.get() <= self.canary) {
+                self.canary_died();
+            }
         }
     }
 
@@ -414,7 +429,7 @@ impl<I, Y, R, S: Stack> Coroutine<I, Y, R, S> {
         // SAFETY: as in resume; 0 asks the coroutine to unwind (or, if it never started,
         // to drop its closure) and finish.
         let (value, sp) = unsafe { arch::resume(0, sp, self.top) };
-        self.check_canary();
+        self.check_canary(sp);
         assert!(
             sp.is_none(),
             "fibra: coroutine kept running after being asked to unwind"

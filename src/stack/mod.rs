@@ -32,7 +32,8 @@ pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 /// - `top()` is 16-byte aligned and `bottom() < top()`;
 /// - if `is_guarded()` returns true, the page(s) just below `bottom()` are inaccessible, so
 ///   that running past the bottom faults instead of corrupting other memory. If it returns
-///   false, fibra writes a canary word at `bottom()` and checks it on every switch;
+///   false, fibra uses the word at `bottom()` as a canary (it must read zero) and checks
+///   it, and the saved stack pointer, on every switch;
 /// - on Windows, `teb_allocation_base()` is the base of the reservation the stack lives in
 ///   (the TEB's `DeallocationStack`).
 ///
@@ -52,6 +53,3 @@ pub unsafe trait Stack {
     #[cfg(windows)]
     fn teb_allocation_base(&self) -> usize;
 }
-
-/// The word fibra writes at the bottom of an unguarded stack and checks on every switch.
-pub(crate) const CANARY: u64 = 0xF1B4_C0DE_5AFE_57AC;
