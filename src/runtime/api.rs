@@ -119,6 +119,22 @@ impl Builder {
         self.opts.placement = placement;
         self
     }
+    /// Lets the fiber resume on any worker after it has started, not only on the one that
+    /// started it, so an idle worker can take over a woken fiber.
+    ///
+    /// # Safety
+    /// A fiber that changes threads between two suspension points sees a different
+    /// thread-local storage, while compilers cache thread-local addresses across calls
+    /// (including the calls that suspend a fiber). The caller promises that the fiber's
+    /// code, and everything it calls, neither uses thread-local storage across a fiber
+    /// switch (yield, sleep, join, any blocking fibra call) nor holds `!Send` values (such
+    /// as `Rc`, `RefCell` borrows of thread-local data, or `MutexGuard`s of std mutexes)
+    /// across one, and that its fiber-locals are safe to move between threads.
+    pub unsafe fn migratable(mut self) -> Self {
+        self.opts.migratable = true;
+        self
+    }
+
     /// Spawns on the calling fiber's runtime.
     ///
     /// # Panics

@@ -265,6 +265,7 @@ pub(crate) struct SpawnOptions {
     pub(crate) name: Option<String>,
     pub(crate) stack_size: Option<usize>,
     pub(crate) placement: Placement,
+    pub(crate) migratable: bool,
 }
 
 /// Spawns `f` on `shared`.
@@ -319,6 +320,7 @@ where
         id,
         opts.name.map(String::into_boxed_str),
         opts.stack_size.unwrap_or(shared.config.stack_size),
+        opts.migratable,
         boxed,
     );
     worker::spawn_fiber(shared, fiber, opts.placement);

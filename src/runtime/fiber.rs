@@ -102,6 +102,8 @@ pub(crate) struct Fiber {
     pub(crate) id: FiberId,
     pub(crate) name: Option<Box<str>>,
     pub(crate) stack_size: usize,
+    /// Whether the spawner allowed the fiber to resume on any worker (unsafe opt-in).
+    pub(crate) migratable: bool,
     /// The worker that started the fiber; meaningless before it starts (it may be stolen
     /// until then). Written by the starting worker before the fiber can park, read by
     /// wakers after their fetch_or observed it parked (which the worker's release CAS
@@ -117,8 +119,10 @@ pub(crate) struct Fiber {
 
 // SAFETY: `body`, `yielder` and `locals` are only touched by the thread currently running
 // the fiber: before it starts, by the one worker that popped it (queues hand a fiber to
-// one consumer); after, only by its home worker, since a started fiber never migrates.
-// Everything else is atomic or immutable.
+// one consumer); after, only by its home worker, since a started fiber never migrates,
+// unless its spawner opted into migration through the unsafe `Builder::migratable`, whose
+// contract makes the body's thread-affinity the spawner's responsibility (queues still
+// hand it to one worker at a time). Everything else is atomic or immutable.
 unsafe impl Sync for Fiber {}
 // SAFETY: as above; a fiber moves between threads only before it starts, when its body is
 // a `Send` closure.
@@ -130,6 +134,7 @@ impl Fiber {
         id: FiberId,
         name: Option<Box<str>>,
         stack_size: usize,
+        migratable: bool,
         f: Box<dyn FnOnce() + Send>,
     ) -> FiberRef {
         Arc::new(Fiber {
@@ -137,6 +142,7 @@ impl Fiber {
             id,
             name,
             stack_size,
+            migratable,
             home: AtomicUsize::new(usize::MAX),
             shared,
             body: UnsafeCell::new(Body::NotStarted(f)),

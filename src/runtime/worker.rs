@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: AtomicBool,
     pub(crate) config: Config,
     next_id: AtomicU64,
+    /// Started, unfinished migratable fibers (they belong to no one worker).
+    migratable_live: Mutex<std::collections::BTreeMap<FiberId, FiberRef>>,
 }
 
 /// The part of a worker other threads reach.
@@ -63,6 +65,7 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             config,
             next_id: AtomicU64::new(1),
+            migratable_live: Mutex::new(Default::default()),
         })
     }
 
@@ -136,8 +139,22 @@ impl Shared {
                 .any(|w| w.run_queue_len.load(Ordering::Acquire) > 0)
     }
 
-    /// Drops every queued fiber (at shutdown, after the workers stopped).
+    /// Drops every queued fiber and unwinds the unfinished migratable ones, youngest first
+    /// (at shutdown, after the workers stopped, on the thread dropping the runtime).
     pub(crate) fn drain_all(&self) {
+        loop {
+            let youngest = self
+                .migratable_live
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_last();
+            let Some((_, fiber)) = youngest else { break };
+            // SAFETY: the workers are gone, so nothing else touches the fiber's body; the
+            // fiber's spawner accepted that it may run (and unwind) on any thread.
+            let body = unsafe { std::mem::replace(&mut *fiber.body.get(), Body::Finished) };
+            drop(body);
+            fiber.mark_done();
+        }
         let injected: Vec<_> = self
             .inject
             .lock()
@@ -232,6 +249,11 @@ pub(crate) fn with_current_fiber<R>(f: impl FnOnce(Option<&FiberRef>) -> R) -> R
 
 /// Makes a woken (previously parked) fiber runnable on its home worker.
 pub(crate) fn schedule(fiber: FiberRef) {
+    if fiber.migratable {
+        let shared = fiber.shared().clone();
+        shared.inject(fiber);
+        return;
+    }
     let home = fiber.home();
     let local = with_core(|core| match core {
         Some(core) if core.index == home && Arc::ptr_eq(&core.shared, fiber.shared()) => {
@@ -313,6 +335,32 @@ impl Core {
             std::mem::take(&mut *w.inbox.lock().unwrap_or_else(|e| e.into_inner()));
         w.inbox_len.fetch_sub(woken.len(), Ordering::Relaxed);
         self.ready.borrow_mut().extend(woken);
+    }
+
+    /// Records a started fiber for shutdown: per worker, or runtime-wide for migratable
+    /// fibers (which any worker may finish).
+    fn track(&self, fiber: &FiberRef) {
+        if fiber.migratable {
+            self.shared
+                .migratable_live
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(fiber.id, fiber.clone());
+        } else {
+            self.live.borrow_mut().insert(fiber.id, fiber.clone());
+        }
+    }
+
+    fn untrack(&self, fiber: &FiberRef) {
+        if fiber.migratable {
+            self.shared
+                .migratable_live
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&fiber.id);
+        } else {
+            self.live.borrow_mut().remove(&fiber.id);
+        }
     }
 
     /// Registers a timer that wakes the current fiber at `deadline`.
@@ -402,7 +450,7 @@ impl Core {
             match start_coroutine(&fiber, f) {
                 Some(co) => {
                     *body = Body::Running(co);
-                    self.live.borrow_mut().insert(fiber.id, fiber.clone());
+                    self.track(&fiber);
                 }
                 None => {
                     fiber.mark_done();
@@ -419,13 +467,17 @@ impl Core {
         match result {
             CoroutineResult::Yield(why) => {
                 if fiber.finish_running(why) {
-                    // Yielded fibers go behind the others; woken ones too.
-                    self.ready.borrow_mut().push_back(fiber);
+                    if fiber.migratable {
+                        self.shared.inject(fiber);
+                    } else {
+                        // Yielded fibers go behind the others; woken ones too.
+                        self.ready.borrow_mut().push_back(fiber);
+                    }
                 }
             }
             CoroutineResult::Return(()) => {
                 fiber.mark_done();
-                self.live.borrow_mut().remove(&fiber.id);
+                self.untrack(&fiber);
                 // SAFETY: as above; the coroutine finished, drop it (its stack goes back to
                 // this thread's pool).
                 unsafe { *fiber.body.get() = Body::Finished };
