@@ -2,8 +2,8 @@
 //!
 //! Each section shows one capability; later sections (runtime, sync, I/O) join as they land.
 
-use fibra::{Builder, Coroutine, CoroutineResult, Generator, Stack, StackPool, Yielder};
-use std::time::Instant;
+use fibra::{Builder, Coroutine, CoroutineResult, Generator, Runtime, Stack, StackPool, Yielder};
+use std::time::{Duration, Instant};
 
 fn main() {
     section("1. Coroutines: values in, values out, a return value");
@@ -114,6 +114,60 @@ fn main() {
     }
     let per = start.elapsed().as_secs_f64() * 1e9 / f64::from(m);
     println!("  create + run + drop a coroutine: {per:.1} ns");
+
+    section("8. A runtime: fibers on worker threads");
+    let rt = Runtime::builder().workers(2).build().expect("runtime");
+    let answer = rt.spawn(|| 40 + 2).join().unwrap();
+    println!("  a fiber spawned from main returned {answer}");
+    let words = ["fibers", "are", "cheap"];
+    let lengths = rt.block_on(|| {
+        // block_on's closure may borrow from main; fibers inside spawn more fibers.
+        let hs: Vec<_> = words
+            .iter()
+            .map(|w| w.len())
+            .map(|n| fibra::spawn(move || n * 2))
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    println!("  doubled word lengths, one fiber each: {lengths:?}");
+
+    section("9. Scoped fibers borrow, sleep, and blocking calls move off the workers");
+    let mut cells = [0u32; 8];
+    rt.block_on(|| {
+        fibra::scope(|s| {
+            for (i, c) in cells.iter_mut().enumerate() {
+                s.spawn(move || {
+                    fibra::sleep(Duration::from_millis(i as u64));
+                    *c = (i * i) as u32;
+                });
+            }
+        });
+        let v = fibra::spawn_blocking(|| {
+            std::thread::sleep(Duration::from_millis(20)); // would stall a worker
+            "done on the blocking pool"
+        })
+        .join()
+        .unwrap();
+        println!("  {v}");
+    });
+    println!("  squares written by scoped fibers: {cells:?}");
+
+    section("10. Fan-out / fan-in");
+    let start = Instant::now();
+    let n = 100_000u64;
+    let total = rt.block_on(|| {
+        let hs: Vec<_> = (0..n).map(|i| fibra::spawn(move || i)).collect();
+        hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+    });
+    let per = start.elapsed().as_secs_f64() * 1e9 / n as f64;
+    println!("  {n} fibers spawned and joined (sum {total}): {per:.0} ns each");
+    let panicked = rt
+        .spawn(|| -> u8 { panic!("a fiber failed") })
+        .join()
+        .unwrap_err();
+    println!("  a panicking fiber: {panicked} (its worker lives on)");
 }
 
 fn section(title: &str) {

@@ -113,11 +113,13 @@ pub(crate) struct Fiber {
     pub(crate) body: UnsafeCell<Body>,
     /// The coroutine's yielder, set by the fiber itself when it starts.
     yielder: UnsafeCell<*const Yielder<(), Suspend>>,
+    /// This fiber's slot in its home worker's live set (home worker only).
+    live_slot: UnsafeCell<usize>,
     /// `fiber_local!` values of this fiber.
     pub(crate) locals: UnsafeCell<super::local::Locals>,
 }
 
-// SAFETY: `body`, `yielder` and `locals` are only touched by the thread currently running
+// SAFETY: `body`, `yielder`, `live_slot` and `locals` are only touched by the thread currently running
 // the fiber: before it starts, by the one worker that popped it (queues hand a fiber to
 // one consumer); after, only by its home worker, since a started fiber never migrates,
 // unless its spawner opted into migration through the unsafe `Builder::migratable`, whose
@@ -147,6 +149,7 @@ impl Fiber {
             shared,
             body: UnsafeCell::new(Body::NotStarted(f)),
             yielder: UnsafeCell::new(std::ptr::null()),
+            live_slot: UnsafeCell::new(usize::MAX),
             locals: UnsafeCell::new(super::local::Locals::default()),
         })
     }
@@ -182,6 +185,16 @@ impl Fiber {
 
     pub(crate) fn mark_done(&self) {
         self.state.mark_done();
+    }
+
+    pub(crate) fn set_live_slot(&self, slot: usize) {
+        // SAFETY: only the worker running the fiber touches `live_slot` (see Sync above).
+        unsafe { *self.live_slot.get() = slot };
+    }
+
+    pub(crate) fn live_slot(&self) -> usize {
+        // SAFETY: as in set_live_slot.
+        unsafe { *self.live_slot.get() }
     }
 
     /// Records the running coroutine's yielder. Called by the fiber on its own stack.

@@ -181,6 +181,47 @@ impl Shared {
     }
 }
 
+/// A worker's started, unfinished fibers: a slab, so tracking costs no allocation in
+/// steady state. Each fiber remembers its slot.
+#[derive(Default)]
+struct LiveSet {
+    slots: Vec<Option<FiberRef>>,
+    free: Vec<usize>,
+}
+
+impl LiveSet {
+    fn insert(&mut self, fiber: FiberRef) -> usize {
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(fiber);
+                i
+            }
+            None => {
+                self.slots.push(Some(fiber));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: usize) {
+        if self.slots.get_mut(slot).and_then(Option::take).is_some() {
+            self.free.push(slot);
+        }
+    }
+
+    /// The youngest (highest id) fiber, removed. Shutdown only: a linear scan.
+    fn take_youngest(&mut self) -> Option<FiberRef> {
+        let (i, _) = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| Some((i, f.as_ref()?.id)))
+            .max_by_key(|&(_, id)| id)?;
+        self.free.push(i);
+        self.slots[i].take()
+    }
+}
+
 /// A timer: wake `fiber` at `deadline`.
 struct Timer {
     deadline: Instant,
@@ -218,7 +259,9 @@ pub(crate) struct Core {
     timer_seq: Cell<u64>,
     tick: Cell<u64>,
     /// Started, unfinished fibers of this worker, for shutdown.
-    live: RefCell<std::collections::BTreeMap<FiberId, FiberRef>>,
+    live: RefCell<LiveSet>,
+    /// Spare buffer swapped with the inbox, so draining it allocates nothing.
+    inbox_spare: RefCell<Vec<FiberRef>>,
     /// The fiber running right now.
     current: RefCell<Option<FiberRef>>,
 }
@@ -331,10 +374,13 @@ impl Core {
         if w.inbox_len.load(Ordering::Acquire) == 0 {
             return;
         }
-        let woken: Vec<FiberRef> =
-            std::mem::take(&mut *w.inbox.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut woken = self.inbox_spare.borrow_mut();
+        std::mem::swap(
+            &mut *w.inbox.lock().unwrap_or_else(|e| e.into_inner()),
+            &mut *woken,
+        );
         w.inbox_len.fetch_sub(woken.len(), Ordering::Relaxed);
-        self.ready.borrow_mut().extend(woken);
+        self.ready.borrow_mut().extend(woken.drain(..));
     }
 
     /// Records a started fiber for shutdown: per worker, or runtime-wide for migratable
@@ -347,7 +393,8 @@ impl Core {
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(fiber.id, fiber.clone());
         } else {
-            self.live.borrow_mut().insert(fiber.id, fiber.clone());
+            let slot = self.live.borrow_mut().insert(fiber.clone());
+            fiber.set_live_slot(slot);
         }
     }
 
@@ -359,7 +406,7 @@ impl Core {
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&fiber.id);
         } else {
-            self.live.borrow_mut().remove(&fiber.id);
+            self.live.borrow_mut().remove(fiber.live_slot());
         }
     }
 
@@ -575,8 +622,8 @@ impl Core {
         let ready: Vec<_> = self.ready.borrow_mut().drain(..).collect();
         drop(ready);
         loop {
-            let youngest = self.live.borrow_mut().pop_last();
-            let Some((_, fiber)) = youngest else { break };
+            let youngest = self.live.borrow_mut().take_youngest();
+            let Some(fiber) = youngest else { break };
             *self.current.borrow_mut() = Some(fiber.clone());
             // SAFETY: our own started fiber, not running: dropping its coroutine unwinds it.
             let body = unsafe { std::mem::replace(&mut *fiber.body.get(), Body::Finished) };
@@ -643,7 +690,8 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         timers: RefCell::new(BinaryHeap::new()),
         timer_seq: Cell::new(0),
         tick: Cell::new(0),
-        live: RefCell::new(Default::default()),
+        live: RefCell::new(LiveSet::default()),
+        inbox_spare: RefCell::new(Vec::new()),
         current: RefCell::new(None),
     };
     CORE.set(&core);
