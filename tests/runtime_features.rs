@@ -313,3 +313,29 @@ fn shutdown_with_a_scope_waiting_on_children() {
     assert_eq!(dropped.load(Ordering::Relaxed), 5);
     assert!(h.join().unwrap_err().is_cancelled());
 }
+
+#[test]
+fn fibers_that_never_started_are_cancelled_at_shutdown() {
+    let rt = rt(1);
+    let dropped = Arc::new(AtomicUsize::new(0));
+    // Occupy the only worker so the next spawns stay queued.
+    let busy = rt.spawn(|| std::thread::sleep(Duration::from_millis(100)));
+    std::thread::sleep(Duration::from_millis(20));
+    let mut handles = Vec::new();
+    for _ in 0..100 {
+        let flag = Flag(dropped.clone()); // dropped with the closure, which never runs
+        handles.push(rt.spawn(move || drop(flag)));
+    }
+    rt.shutdown_timeout(Duration::from_secs(10));
+    busy.join().unwrap();
+    let cancelled = handles
+        .into_iter()
+        .filter(|h| !h.is_finished() || true)
+        .map(|h| h.join())
+        .filter(|r| matches!(r, Err(e) if e.is_cancelled()))
+        .count();
+    // Either the worker got to some of them before it saw the shutdown, or they were
+    // cancelled; every closure was dropped exactly once.
+    assert_eq!(dropped.load(Ordering::Relaxed), 100);
+    assert!(cancelled > 0);
+}

@@ -1,8 +1,9 @@
 //! `Runtime` and its `Builder`.
 
-use super::fiber::{Fiber, FiberRef};
-use super::join::{JoinError, JoinHandle, JoinInner};
+use super::fiber::{Fiber, Task};
+use super::join::{HasJoin, JoinError, JoinHandle, JoinInner};
 use super::worker::{self, Placement, Shared};
+use std::cell::UnsafeCell;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
@@ -292,51 +293,78 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    let inner = Arc::new(JoinInner::<T>::new());
-    let guard = CompleteOnDrop {
-        inner: Some(inner.clone()),
-    };
-    let body = move || {
-        let mut guard = guard;
-        let result = catch_unwind(AssertUnwindSafe(f));
-        let inner = guard.inner.take().expect("completed once");
-        match result {
-            Ok(v) => inner.complete(Ok(v)),
-            Err(p) if crate::coroutine::is_forced_unwind(&p) => {
-                // The runtime is dropping this fiber: let the unwind go on; the guard's
-                // owner is gone, so complete as cancelled first.
-                inner.complete(Err(JoinError::cancelled()));
-                resume_unwind(p)
-            }
-            Err(p) => inner.complete(Err(JoinError::panic(p))),
-        }
-    };
-    let boxed: Box<dyn FnOnce() + Send + '_> = Box::new(body);
-    // SAFETY: erasing the lifetime is what the caller's contract covers.
-    let boxed: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(boxed) };
     let id = shared.next_fiber_id();
-    let fiber: FiberRef = Fiber::new(
+    let task = SpawnTask {
+        func: UnsafeCell::new(Some(f)),
+        join: JoinInner::<T>::new(),
+    };
+    let fiber: Arc<Fiber<SpawnTask<F, T>>> = Fiber::new(
         shared.clone(),
         id,
         opts.name.map(String::into_boxed_str),
         opts.stack_size.unwrap_or(shared.config.stack_size),
         opts.migratable,
-        boxed,
+        task,
     );
+    let target: Arc<dyn HasJoin<T> + '_> = fiber.clone();
+    let fiber: Arc<Fiber<dyn Task + '_>> = fiber;
+    // SAFETY: only lifetimes change. The caller's contract keeps what F and T borrow alive
+    // until the fiber finished or was cancelled, which is when F is consumed and the
+    // result handed over (or dropped by the scope); what outlives that in the allocation
+    // is `None` and an emptied slot.
+    let fiber = unsafe {
+        std::mem::transmute::<Arc<Fiber<dyn Task + '_>>, Arc<Fiber<dyn Task + 'static>>>(fiber)
+    };
+    // SAFETY: as above.
+    let target = unsafe {
+        std::mem::transmute::<Arc<dyn HasJoin<T> + '_>, Arc<dyn HasJoin<T> + 'static>>(target)
+    };
     worker::spawn_fiber(shared, fiber, opts.placement);
-    JoinHandle::new(inner, Some(id))
+    JoinHandle::new(target, Some(id))
 }
 
-/// Completes a join as cancelled if the fiber's closure is dropped without running to the
-/// end (the runtime shut down first).
-struct CompleteOnDrop<T> {
-    inner: Option<Arc<JoinInner<T>>>,
+/// A spawned fiber's typed part: its function until it runs, and its join slot.
+struct SpawnTask<F, T> {
+    func: UnsafeCell<Option<F>>,
+    join: JoinInner<T>,
 }
 
-impl<T> Drop for CompleteOnDrop<T> {
-    fn drop(&mut self) {
-        if let Some(inner) = self.inner.take() {
-            inner.complete(Err(JoinError::cancelled()));
+// SAFETY: `func` is touched once, by the one thread that starts or cancels the fiber (the
+// Task contract); F: Send lets it move there. The join slot is Sync for T: Send.
+unsafe impl<F: Send, T: Send> Sync for SpawnTask<F, T> {}
+
+impl<F, T> Task for SpawnTask<F, T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    unsafe fn run(&self) {
+        // SAFETY: the Task contract: one call, by the thread running the fiber.
+        let f = unsafe { (*self.func.get()).take() }.expect("fibra: a fiber ran twice");
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(v) => self.join.complete(Ok(v)),
+            Err(p) if crate::coroutine::is_forced_unwind(&p) => {
+                // The runtime is dropping this fiber: report it and let the unwind go on.
+                self.join.complete(Err(JoinError::cancelled()));
+                resume_unwind(p)
+            }
+            Err(p) => self.join.complete(Err(JoinError::panic(p))),
         }
+    }
+
+    unsafe fn cancel(&self) {
+        // SAFETY: the Task contract: instead of `run`, by the one thread holding the fiber.
+        drop(unsafe { (*self.func.get()).take() });
+        self.join.complete(Err(JoinError::cancelled()));
+    }
+}
+
+impl<F, T> HasJoin<T> for Fiber<SpawnTask<F, T>>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    fn join_inner(&self) -> &JoinInner<T> {
+        &self.task.join
     }
 }

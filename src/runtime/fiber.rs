@@ -86,18 +86,34 @@ impl FiberState {
     }
 }
 
-/// What a fiber runs on: its closure until it starts, then its coroutine.
+/// What a fiber runs on: nothing until it starts (its function is in its task), then its
+/// coroutine.
 pub(crate) enum Body {
-    NotStarted(Box<dyn FnOnce() + Send>),
+    NotStarted,
     Running(Coroutine<(), Suspend, ()>),
     Finished,
+}
+
+/// The typed part of a fiber, in the same allocation: its function and its join slot.
+pub(crate) trait Task: Send + Sync {
+    /// Runs the fiber's function to the end and delivers its result.
+    ///
+    /// # Safety
+    /// Called once, on the fiber's own stack, by the worker running it, and only if
+    /// `cancel` was not called.
+    unsafe fn run(&self);
+    /// Drops the function without running it and reports the join as cancelled.
+    ///
+    /// # Safety
+    /// Called at most once, instead of `run`, by the only thread holding the fiber to run.
+    unsafe fn cancel(&self);
 }
 
 pub(crate) type FiberRef = Arc<Fiber>;
 
 /// The shared part of a fiber: everything wakers and joiners touch is atomic; the body
 /// and yielder belong to whichever worker runs the fiber (see the SAFETY note on Sync).
-pub(crate) struct Fiber {
+pub(crate) struct Fiber<T: ?Sized + Task = dyn Task> {
     state: FiberState,
     pub(crate) id: FiberId,
     pub(crate) name: Option<Box<str>>,
@@ -117,6 +133,8 @@ pub(crate) struct Fiber {
     live_slot: UnsafeCell<usize>,
     /// `fiber_local!` values of this fiber.
     pub(crate) locals: UnsafeCell<super::local::Locals>,
+    /// Its function and join slot (unsized in a `FiberRef`: last field).
+    pub(crate) task: T,
 }
 
 // SAFETY: `body`, `yielder`, `live_slot` and `locals` are only touched by the thread currently running
@@ -125,20 +143,20 @@ pub(crate) struct Fiber {
 // unless its spawner opted into migration through the unsafe `Builder::migratable`, whose
 // contract makes the body's thread-affinity the spawner's responsibility (queues still
 // hand it to one worker at a time). Everything else is atomic or immutable.
-unsafe impl Sync for Fiber {}
-// SAFETY: as above; a fiber moves between threads only before it starts, when its body is
-// a `Send` closure.
-unsafe impl Send for Fiber {}
+unsafe impl<T: ?Sized + Task> Sync for Fiber<T> {}
+// SAFETY: as above; a fiber moves between threads only before it starts, when its task's
+// function is `Send` (the Task bound).
+unsafe impl<T: ?Sized + Task> Send for Fiber<T> {}
 
-impl Fiber {
+impl<T: Task> Fiber<T> {
     pub(crate) fn new(
         shared: Arc<Shared>,
         id: FiberId,
         name: Option<Box<str>>,
         stack_size: usize,
         migratable: bool,
-        f: Box<dyn FnOnce() + Send>,
-    ) -> FiberRef {
+        task: T,
+    ) -> Arc<Fiber<T>> {
         Arc::new(Fiber {
             state: FiberState::new_queued(),
             id,
@@ -147,13 +165,44 @@ impl Fiber {
             migratable,
             home: AtomicUsize::new(usize::MAX),
             shared,
-            body: UnsafeCell::new(Body::NotStarted(f)),
+            body: UnsafeCell::new(Body::NotStarted),
             yielder: UnsafeCell::new(std::ptr::null()),
             live_slot: UnsafeCell::new(usize::MAX),
             locals: UnsafeCell::new(super::local::Locals::default()),
+            task,
         })
     }
+}
 
+impl Fiber {
+    /// Makes the fiber runnable if it is parked; otherwise makes sure a running fiber that
+    /// is about to park runs again. Callable from any thread.
+    #[inline]
+    pub(crate) fn wake(self: &Arc<Self>) {
+        if self.state.notify() {
+            worker::schedule(self.clone());
+        }
+    }
+
+    /// Drops a fiber that never started (at shutdown, or when no stack could be had):
+    /// its function is dropped and its join reports cancellation.
+    ///
+    /// # Safety
+    /// The caller holds the fiber to run it (popped it from a queue), or the runtime's
+    /// workers are gone.
+    pub(crate) unsafe fn cancel_if_unstarted(&self) {
+        // SAFETY: per the caller's contract nobody else touches the body.
+        let body = unsafe { &mut *self.body.get() };
+        if matches!(body, Body::NotStarted) {
+            *body = Body::Finished;
+            // SAFETY: not started, so `run` was never called; this is the one cancel.
+            unsafe { self.task.cancel() };
+            self.mark_done();
+        }
+    }
+}
+
+impl<T: ?Sized + Task> Fiber<T> {
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
@@ -164,15 +213,6 @@ impl Fiber {
 
     pub(crate) fn set_home(&self, worker: usize) {
         self.home.store(worker, Ordering::Relaxed);
-    }
-
-    /// Makes the fiber runnable if it is parked; otherwise makes sure a running fiber that
-    /// is about to park runs again. Callable from any thread.
-    #[inline]
-    pub(crate) fn wake(self: &Arc<Self>) {
-        if self.state.notify() {
-            worker::schedule(self.clone());
-        }
     }
 
     pub(crate) fn start_running(&self) {

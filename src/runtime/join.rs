@@ -187,19 +187,15 @@ impl<T> JoinInner<T> {
         }
     }
 
-    /// Takes the result if it is a panic.
+    /// Takes whatever result nobody joined: returns a panic payload, drops a value.
     ///
     /// # Safety
     /// Only after `is_done`, with no concurrent `join`.
-    pub(crate) unsafe fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
+    pub(crate) unsafe fn take_unjoined(&self) -> Option<Box<dyn Any + Send>> {
         // SAFETY: done was observed; the caller excludes other readers.
-        let slot = unsafe { &mut *self.result.get() };
-        match slot.take() {
+        match unsafe { (*self.result.get()).take() } {
             Some(Err(e)) if e.is_panic() => Some(e.into_panic()),
-            other => {
-                *slot = other;
-                None
-            }
+            _ => None,
         }
     }
 
@@ -220,31 +216,50 @@ impl<T> JoinInner<T> {
     }
 }
 
+/// Whatever holds a join slot: a fiber (the slot lives in its allocation) or a blocking
+/// job's bare slot.
+pub(crate) trait HasJoin<T>: Send + Sync {
+    fn join_inner(&self) -> &JoinInner<T>;
+}
+
+impl<T: Send> HasJoin<T> for JoinInner<T> {
+    fn join_inner(&self) -> &JoinInner<T> {
+        self
+    }
+}
+
 /// An owned permission to wait for a fiber's result. Dropping it detaches the fiber.
 pub struct JoinHandle<T> {
-    inner: std::sync::Arc<JoinInner<T>>,
+    target: std::sync::Arc<dyn HasJoin<T>>,
     fiber: Option<super::FiberId>,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(inner: std::sync::Arc<JoinInner<T>>, fiber: Option<super::FiberId>) -> Self {
-        JoinHandle { inner, fiber }
+    pub(crate) fn new(
+        target: std::sync::Arc<dyn HasJoin<T>>,
+        fiber: Option<super::FiberId>,
+    ) -> Self {
+        JoinHandle { target, fiber }
+    }
+
+    fn inner_ref(&self) -> &JoinInner<T> {
+        self.target.join_inner()
     }
 
     /// Waits for the fiber to finish: suspends the calling fiber (its worker runs others),
     /// or blocks the calling thread outside fibers.
     pub fn join(self) -> Result<T, JoinError> {
         // SAFETY: `self` is consumed: this is the only join.
-        unsafe { self.inner.join() }
+        unsafe { self.inner_ref().join() }
     }
 
     /// Whether the fiber has finished (a join would not wait).
     pub fn is_finished(&self) -> bool {
-        self.inner.is_done()
+        self.inner_ref().is_done()
     }
 
-    pub(crate) fn inner(&self) -> &std::sync::Arc<JoinInner<T>> {
-        &self.inner
+    pub(crate) fn target(&self) -> &std::sync::Arc<dyn HasJoin<T>> {
+        &self.target
     }
 
     /// The id of the fiber, if this handle belongs to one (not to a blocking job).

@@ -2,7 +2,7 @@
 
 use super::builder::{SpawnOptions, spawn_unchecked};
 use super::fiber::{current_fiber, not_in_fiber};
-use super::join::{JoinError, JoinHandle, JoinInner};
+use super::join::{HasJoin, JoinError, JoinHandle};
 use super::worker::Shared;
 use std::any::Any;
 use std::marker::PhantomData;
@@ -15,14 +15,18 @@ trait Child: Send + Sync {
     fn take_unjoined_panic(&self) -> Option<Box<dyn Any + Send>>;
 }
 
-impl<T: Send> Child for JoinInner<T> {
+/// A scoped child's join slot, seen through its fiber.
+struct ChildOf<T>(Arc<dyn HasJoin<T>>);
+
+impl<T> Child for ChildOf<T> {
     fn wait(&self) {
-        self.wait_done();
+        self.0.join_inner().wait_done();
     }
     fn take_unjoined_panic(&self) -> Option<Box<dyn Any + Send>> {
         // SAFETY: called by the scope after every child finished and every handle (which
-        // cannot outlive the scope closure) was joined or dropped: no other reader.
-        unsafe { self.take_panic() }
+        // cannot outlive the scope closure) was joined or dropped: no other reader. A
+        // value nobody joined is dropped here, inside the scope, not later with the fiber.
+        unsafe { self.0.join_inner().take_unjoined() }
     }
 }
 
@@ -63,7 +67,7 @@ impl<'scope> Scope<'scope, '_> {
         // SAFETY: `scope` waits for every child to finish (or be dropped) before it
         // returns or unwinds, so the borrows in `f` and `T` outlive the fiber.
         let handle = unsafe { spawn_unchecked(&self.shared, SpawnOptions::default(), f) };
-        let child: Arc<dyn Child + 'scope> = handle.inner().clone();
+        let child: Arc<dyn Child + 'scope> = Arc::new(ChildOf(handle.target().clone()));
         // SAFETY: only the lifetime changes; see the `children` field.
         let child: Arc<dyn Child> = unsafe { std::mem::transmute(child) };
         self.children

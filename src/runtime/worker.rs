@@ -161,7 +161,10 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .drain(..)
             .collect();
-        drop(injected);
+        for fiber in injected {
+            // SAFETY: the workers are gone; nobody else runs these fibers.
+            unsafe { fiber.cancel_if_unstarted() };
+        }
         for w in self.workers.iter() {
             let queued: Vec<_> = w
                 .run_queue
@@ -169,7 +172,10 @@ impl Shared {
                 .unwrap_or_else(|e| e.into_inner())
                 .drain(..)
                 .collect();
-            drop(queued);
+            for fiber in queued {
+                // SAFETY: as above.
+                unsafe { fiber.cancel_if_unstarted() };
+            }
             let woken: Vec<_> = w
                 .inbox
                 .lock()
@@ -489,18 +495,16 @@ impl Core {
         fiber.start_running();
         // SAFETY: we popped the fiber from a queue, so this worker alone runs it now.
         let body = unsafe { &mut *fiber.body.get() };
-        if let Body::NotStarted(_) = body {
-            let Body::NotStarted(f) = std::mem::replace(body, Body::Finished) else {
-                unreachable!()
-            };
+        if let Body::NotStarted = body {
             fiber.set_home(self.index);
-            match start_coroutine(&fiber, f) {
+            match start_coroutine(&fiber) {
                 Some(co) => {
                     *body = Body::Running(co);
                     self.track(&fiber);
                 }
                 None => {
-                    fiber.mark_done();
+                    // SAFETY: we hold the fiber to run it.
+                    unsafe { fiber.cancel_if_unstarted() };
                     return;
                 }
             }
@@ -618,7 +622,10 @@ impl Core {
     /// Unwinds this worker's unfinished fibers, youngest first, and drops queued ones.
     fn shutdown(&self) {
         self.timers.borrow_mut().clear();
-        drop(self.lifo.borrow_mut().take());
+        if let Some(fiber) = self.lifo.borrow_mut().take() {
+            // SAFETY: our LIFO slot held it: this worker alone may run it.
+            unsafe { fiber.cancel_if_unstarted() };
+        }
         let ready: Vec<_> = self.ready.borrow_mut().drain(..).collect();
         drop(ready);
         loop {
@@ -634,12 +641,8 @@ impl Core {
     }
 }
 
-/// Creates the coroutine of a fiber that starts now. On failure (no stack) the fiber's
-/// closure is dropped, which cancels its join.
-fn start_coroutine(
-    fiber: &FiberRef,
-    f: Box<dyn FnOnce() + Send>,
-) -> Option<crate::Coroutine<(), Suspend, ()>> {
+/// Creates the coroutine of a fiber that starts now (None if no stack can be had).
+fn start_coroutine(fiber: &FiberRef) -> Option<crate::Coroutine<(), Suspend, ()>> {
     let mut builder = CoroutineBuilder::new().stack_size(fiber.stack_size);
     if let Some(name) = &fiber.name {
         builder = builder.name(name.to_string());
@@ -649,8 +652,9 @@ fn start_coroutine(
         me.set_yielder(y);
         // Fiber-locals are dropped on the fiber's own stack when it ends, however it ends
         // (returned, or unwound by shutdown).
-        let _locals = ClearLocalsOnDrop(me);
-        f();
+        let guard = ClearLocalsOnDrop(me);
+        // SAFETY: the fiber's one run, on its own stack, by its worker.
+        unsafe { guard.0.task.run() };
     });
     match built {
         Ok(co) => Some(co),
