@@ -11,3 +11,45 @@ pub(crate) use std::sync::{
     Mutex,
     atomic::{AtomicUsize, Ordering, fence},
 };
+
+// Wider atomics, `Arc` and a checked cell for the run queue (`runtime::queue`).
+#[cfg(loom)]
+pub(crate) use loom::{
+    cell::UnsafeCell,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, AtomicU64},
+    },
+};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{
+    Arc,
+    atomic::{AtomicU32, AtomicU64},
+};
+
+/// `std::cell::UnsafeCell` behind the closure API of `loom::cell::UnsafeCell`, so that code
+/// written against it is checked for unsynchronised accesses under loom and costs nothing
+/// otherwise.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    /// A cell holding `data`.
+    pub(crate) const fn new(data: T) -> Self {
+        UnsafeCell(std::cell::UnsafeCell::new(data))
+    }
+
+    /// Runs `f` with a pointer for reading the contents (loom records a read access).
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Runs `f` with a pointer for writing the contents (loom records a write access).
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}

@@ -3,6 +3,7 @@
 
 use super::Config;
 use super::fiber::{Body, FiberId, FiberRef, Suspend};
+use super::queue::{self, Local, Steal};
 use crate::{Builder as CoroutineBuilder, CoroutineResult, Yielder};
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
@@ -37,8 +38,9 @@ pub(crate) struct Shared {
 /// The part of a worker other threads reach.
 pub(crate) struct WorkerShared {
     /// Not-yet-started fibers: the only ones other workers may steal.
-    run_queue: Mutex<VecDeque<FiberRef>>,
-    run_queue_len: AtomicUsize,
+    run_queue: Steal<FiberRef>,
+    /// The owner's half of `run_queue`, until the worker thread takes it.
+    local: Mutex<Option<Local<FiberRef>>>,
     /// Started fibers woken from other threads, waiting to be handed to their home.
     inbox: Mutex<Vec<FiberRef>>,
     inbox_len: AtomicUsize,
@@ -48,9 +50,13 @@ pub(crate) struct WorkerShared {
 impl Shared {
     pub(crate) fn new(config: Config) -> Arc<Shared> {
         let workers = (0..config.workers)
-            .map(|_| WorkerShared {
-                run_queue: Mutex::new(VecDeque::new()),
-                run_queue_len: AtomicUsize::new(0),
+            .map(|_| {
+                let (local, steal) = queue::local();
+                (local, steal)
+            })
+            .map(|(local, steal)| WorkerShared {
+                run_queue: steal,
+                local: Mutex::new(Some(local)),
                 inbox: Mutex::new(Vec::new()),
                 inbox_len: AtomicUsize::new(0),
                 thread: OnceLock::new(),
@@ -133,10 +139,7 @@ impl Shared {
 
     fn has_visible_work(&self) -> bool {
         self.inject_len.load(Ordering::Acquire) > 0
-            || self
-                .workers
-                .iter()
-                .any(|w| w.run_queue_len.load(Ordering::Acquire) > 0)
+            || self.workers.iter().any(|w| !w.run_queue.is_empty())
     }
 
     /// Drops every queued fiber and unwinds the unfinished migratable ones, youngest first
@@ -166,15 +169,12 @@ impl Shared {
             unsafe { fiber.cancel_if_unstarted() };
         }
         for w in self.workers.iter() {
-            let queued: Vec<_> = w
-                .run_queue
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .drain(..)
-                .collect();
-            for fiber in queued {
-                // SAFETY: as above.
-                unsafe { fiber.cancel_if_unstarted() };
+            // The worker put its queue back when it stopped (or never took it).
+            if let Some(local) = w.local.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                while let Some(fiber) = local.pop() {
+                    // SAFETY: as above.
+                    unsafe { fiber.cancel_if_unstarted() };
+                }
             }
             let woken: Vec<_> = w
                 .inbox
@@ -257,6 +257,8 @@ impl Ord for Timer {
 pub(crate) struct Core {
     pub(crate) index: usize,
     pub(crate) shared: Arc<Shared>,
+    /// This worker's run queue of not-yet-started fibers (its owner half).
+    local: Local<FiberRef>,
     /// Started fibers ready to run (never stolen).
     ready: RefCell<VecDeque<FiberRef>>,
     lifo: RefCell<Option<FiberRef>>,
@@ -352,27 +354,15 @@ impl Core {
     }
 
     fn push_run_queue(&self, fiber: FiberRef) {
-        let w = &self.shared.workers[self.index];
-        w.run_queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back(fiber);
-        w.run_queue_len.fetch_add(1, Ordering::Release);
-    }
-
-    fn pop_run_queue(&self, w: &WorkerShared) -> Option<FiberRef> {
-        if w.run_queue_len.load(Ordering::Acquire) == 0 {
-            return None;
-        }
-        let f = w
-            .run_queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front();
-        if f.is_some() {
-            w.run_queue_len.fetch_sub(1, Ordering::Relaxed);
-        }
-        f
+        self.local.push_back(fiber, |batch| {
+            // Full: half the queue moves to the global queue in one lock.
+            let mut inject = self.shared.inject.lock().unwrap_or_else(|e| e.into_inner());
+            let before = inject.len();
+            inject.extend(batch);
+            self.shared
+                .inject_len
+                .fetch_add(inject.len() - before, Ordering::Release);
+        });
     }
 
     fn drain_inbox(&self) {
@@ -463,15 +453,15 @@ impl Core {
             }
         }
         self.lifo_streak.set(0);
-        let own = &self.shared.workers[self.index];
         // Alternate between woken fibers and new ones so neither starves the other.
         let found = if tick % 2 == 0 {
             self.ready
                 .borrow_mut()
                 .pop_front()
-                .or_else(|| self.pop_run_queue(own))
+                .or_else(|| self.local.pop())
         } else {
-            self.pop_run_queue(own)
+            self.local
+                .pop()
                 .or_else(|| self.ready.borrow_mut().pop_front())
         };
         found
@@ -484,7 +474,8 @@ impl Core {
         let n = self.shared.workers.len();
         for k in 1..n {
             let victim = &self.shared.workers[(self.index + k) % n];
-            if let Some(f) = self.pop_run_queue(victim) {
+            // Half of the victim's queue moves to ours; we run the oldest at once.
+            if let Some(f) = victim.run_queue.steal_into(&self.local) {
                 return Some(f);
             }
         }
@@ -685,9 +676,16 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
     if let Some(hook) = &shared.config.on_start {
         hook();
     }
+    let local = shared.workers[index]
+        .local
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .expect("each worker takes its queue once");
     let core = Core {
         index,
         shared: shared.clone(),
+        local,
         ready: RefCell::new(VecDeque::new()),
         lifo: RefCell::new(None),
         lifo_streak: Cell::new(0),
@@ -701,7 +699,12 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
     CORE.set(&core);
     core.run();
     CORE.set(std::ptr::null());
-    drop(core);
+    // Hand the queue back: `drain_all` cancels what is left in it.
+    let Core { local, .. } = core;
+    *shared.workers[index]
+        .local
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = Some(local);
     if let Some(hook) = &shared.config.on_stop {
         hook();
     }
