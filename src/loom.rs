@@ -27,6 +27,16 @@ pub(crate) use std::sync::{
     atomic::{AtomicU32, AtomicU64},
 };
 
+// The condition variable the park driver sleeps on where it has no futex (`runtime::park`):
+// non-Linux systems, loom, and the unit tests that exercise that fallback on Linux too.
+#[cfg(loom)]
+pub(crate) use loom::sync::Condvar;
+#[cfg(all(
+    not(loom),
+    any(test, not(any(target_os = "linux", target_os = "android")))
+))]
+pub(crate) use std::sync::Condvar;
+
 /// `std::cell::UnsafeCell` behind the closure API of `loom::cell::UnsafeCell`, so that code
 /// written against it is checked for unsynchronised accesses under loom and costs nothing
 /// otherwise.
