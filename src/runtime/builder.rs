@@ -2,6 +2,7 @@
 
 use super::fiber::{Fiber, Task};
 use super::join::{HasJoin, JoinError, JoinHandle, JoinInner};
+use super::park::MAX_WORKERS;
 use super::worker::{self, Placement, Shared};
 use std::cell::UnsafeCell;
 use std::io;
@@ -64,7 +65,8 @@ impl Builder {
         }
     }
 
-    /// Number of worker threads (at least 1).
+    /// Number of worker threads (at least 1, at most the platform's limit, 65 535 on
+    /// 64-bit targets; `build` rejects more).
     pub fn workers(mut self, n: usize) -> Self {
         self.config.workers = n.max(1);
         self
@@ -109,7 +111,20 @@ impl Builder {
     }
 
     /// Starts the worker threads.
+    ///
+    /// Fails with `InvalidInput` if more workers were asked for than a runtime can count
+    /// (tens of thousands; see [`workers`](Self::workers)), or with the OS's error if a
+    /// thread cannot be started.
     pub fn build(self) -> io::Result<Runtime> {
+        if self.config.workers > MAX_WORKERS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "fibra: a runtime has at most {MAX_WORKERS} workers, not {}",
+                    self.config.workers
+                ),
+            ));
+        }
         let shared = Shared::new(self.config);
         let mut threads = Vec::with_capacity(shared.workers.len());
         for i in 0..shared.workers.len() {

@@ -83,13 +83,13 @@ impl<T: Send> Inbox<T> {
     }
 
     /// The number of items waiting (a snapshot).
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
     }
 
     /// Takes the oldest item. Owner only (a convention: the inbox has one consumer).
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn pop(&self) -> Option<T> {
         if self.is_empty() {
             return None;

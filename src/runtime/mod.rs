@@ -1,4 +1,4 @@
-//! The work-stealing fiber runtime (in progress: issue 3).
+//! The work-stealing fiber runtime.
 //!
 //! Pieces, each in its own file:
 //! - `queue`: each worker's fixed-size lock-free run queue of not-yet-started fibers
@@ -27,10 +27,6 @@ pub use local::FiberLocalKey;
 pub use scope::{Scope, ScopedJoinHandle, scope};
 pub use worker::Placement;
 
-// Wired into the scheduler as they land; until then only their tests use these.
-#[allow(dead_code)]
 pub(crate) mod inbox;
-#[allow(dead_code)]
 pub(crate) mod park;
-#[allow(dead_code)]
 pub(crate) mod queue;

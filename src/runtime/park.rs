@@ -68,10 +68,7 @@ mod futex;
 mod idle;
 mod thread;
 
-// Used by the scheduler as it lands (see runtime/mod.rs); until then only by the tests.
-#[allow(unused_imports)]
 pub(crate) use idle::{Idle, MAX_WORKERS};
-#[allow(unused_imports)]
 pub(crate) use thread::ThreadDriver;
 
 use core::time::Duration;

@@ -3,14 +3,15 @@
 
 use super::Config;
 use super::fiber::{Body, FiberId, FiberRef, Suspend};
+use super::inbox::Inbox;
+use super::park::{Driver, Idle, ThreadDriver};
 use super::queue::{self, Local, Steal};
 use crate::{Builder as CoroutineBuilder, CoroutineResult, Yielder};
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::thread::Thread;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// How often (in scheduling rounds) a worker looks at the global queue first, so that
@@ -25,9 +26,10 @@ pub(crate) struct Shared {
     /// Fibers spawned from outside the runtime, and overflow.
     inject: Mutex<VecDeque<FiberRef>>,
     inject_len: AtomicUsize,
-    /// Indices of workers parked or about to park.
-    sleepers: Mutex<Vec<usize>>,
-    num_sleeping: AtomicUsize,
+    /// Which workers search and which sleep, and whom a notifier wakes.
+    idle: Idle,
+    /// `drivers[i]` is what worker `i` sleeps in when idle.
+    drivers: Box<[ThreadDriver]>,
     pub(crate) shutdown: AtomicBool,
     pub(crate) config: Config,
     next_id: AtomicU64,
@@ -41,10 +43,8 @@ pub(crate) struct WorkerShared {
     run_queue: Steal<FiberRef>,
     /// The owner's half of `run_queue`, until the worker thread takes it.
     local: Mutex<Option<Local<FiberRef>>>,
-    /// Started fibers woken from other threads, waiting to be handed to their home.
-    inbox: Mutex<Vec<FiberRef>>,
-    inbox_len: AtomicUsize,
-    thread: OnceLock<Thread>,
+    /// Started fibers of this worker woken from other threads.
+    inbox: Inbox<FiberRef>,
 }
 
 impl Shared {
@@ -57,17 +57,15 @@ impl Shared {
             .map(|(local, steal)| WorkerShared {
                 run_queue: steal,
                 local: Mutex::new(Some(local)),
-                inbox: Mutex::new(Vec::new()),
-                inbox_len: AtomicUsize::new(0),
-                thread: OnceLock::new(),
+                inbox: Inbox::new(),
             })
             .collect();
         Arc::new(Shared {
             workers,
             inject: Mutex::new(VecDeque::new()),
             inject_len: AtomicUsize::new(0),
-            sleepers: Mutex::new(Vec::new()),
-            num_sleeping: AtomicUsize::new(0),
+            idle: Idle::new(config.workers),
+            drivers: (0..config.workers).map(|_| ThreadDriver::new()).collect(),
             shutdown: AtomicBool::new(false),
             config,
             next_id: AtomicU64::new(1),
@@ -106,34 +104,17 @@ impl Shared {
         f
     }
 
-    /// Wakes one sleeping worker, if any, because new work was published.
+    /// Call after publishing work any worker may take: wakes a sleeping worker to look
+    /// for it unless one is searching already (see `park`'s module docs).
+    #[inline]
     pub(crate) fn notify_one(&self) {
-        // SeqCst fence: pairs with the fence in `Core::park` (a Dekker handshake): either
-        // we see the sleeper registered, or it sees the work we published.
-        fence(Ordering::SeqCst);
-        if self.num_sleeping.load(Ordering::Relaxed) == 0 {
-            return;
-        }
-        let sleeper = self
-            .sleepers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop();
-        if let Some(i) = sleeper {
-            self.num_sleeping.fetch_sub(1, Ordering::Relaxed);
-            self.unpark_worker(i);
-        }
+        self.idle.notify_one(&self.drivers);
     }
 
-    pub(crate) fn unpark_worker(&self, i: usize) {
-        if let Some(t) = self.workers[i].thread.get() {
-            t.unpark();
-        }
-    }
-
+    /// Wakes every worker (shutdown).
     pub(crate) fn unpark_all(&self) {
-        for i in 0..self.workers.len() {
-            self.unpark_worker(i);
+        for d in self.drivers.iter() {
+            d.unpark();
         }
     }
 
@@ -176,12 +157,8 @@ impl Shared {
                     unsafe { fiber.cancel_if_unstarted() };
                 }
             }
-            let woken: Vec<_> = w
-                .inbox
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .drain(..)
-                .collect();
+            let mut woken = VecDeque::new();
+            w.inbox.drain_into(&mut woken);
             drop(woken);
         }
     }
@@ -268,8 +245,8 @@ pub(crate) struct Core {
     tick: Cell<u64>,
     /// Started, unfinished fibers of this worker, for shutdown.
     live: RefCell<LiveSet>,
-    /// Spare buffer swapped with the inbox, so draining it allocates nothing.
-    inbox_spare: RefCell<Vec<FiberRef>>,
+    /// Whether this worker is searching (counted in `Shared::idle`).
+    searching: Cell<bool>,
     /// The fiber running right now.
     current: RefCell<Option<FiberRef>>,
 }
@@ -317,13 +294,11 @@ pub(crate) fn schedule(fiber: FiberRef) {
         return;
     }
     let shared = fiber.shared().clone();
-    let w = &shared.workers[home];
-    w.inbox
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(fiber);
-    w.inbox_len.fetch_add(1, Ordering::Release);
-    shared.unpark_worker(home);
+    // The pusher that makes the inbox non-empty wakes its owner; later pushers know the
+    // owner's next drain takes theirs too.
+    if shared.workers[home].inbox.push(fiber) {
+        shared.drivers[home].unpark();
+    }
 }
 
 /// Where a spawned fiber goes on the spawning worker.
@@ -365,18 +340,12 @@ impl Core {
         });
     }
 
+    #[inline]
     fn drain_inbox(&self) {
-        let w = &self.shared.workers[self.index];
-        if w.inbox_len.load(Ordering::Acquire) == 0 {
-            return;
+        let inbox = &self.shared.workers[self.index].inbox;
+        if !inbox.is_empty() {
+            inbox.drain_into(&mut self.ready.borrow_mut());
         }
-        let mut woken = self.inbox_spare.borrow_mut();
-        std::mem::swap(
-            &mut *w.inbox.lock().unwrap_or_else(|e| e.into_inner()),
-            &mut *woken,
-        );
-        w.inbox_len.fetch_sub(woken.len(), Ordering::Relaxed);
-        self.ready.borrow_mut().extend(woken.drain(..));
     }
 
     /// Records a started fiber for shutdown: per worker, or runtime-wide for migratable
@@ -527,6 +496,18 @@ impl Core {
         }
     }
 
+    /// Whether this worker has work only it can run: woken fibers in its inbox, a due
+    /// timer, or the runtime stopping.
+    fn has_own_work(&self) -> bool {
+        !self.shared.workers[self.index].inbox.is_empty()
+            || self.shared.shutdown.load(Ordering::Acquire)
+            || self
+                .timers
+                .borrow()
+                .peek()
+                .is_some_and(|t| t.0.deadline <= Instant::now())
+    }
+
     /// Under a spinning or yielding idle policy, looks for work for a while before the
     /// worker parks. Returns true if work showed up.
     fn idle_spin(&self) -> bool {
@@ -536,17 +517,8 @@ impl Core {
             super::IdlePolicy::Yield(d) => (d, true),
         };
         let until = Instant::now() + limit;
-        let own = &self.shared.workers[self.index];
         while Instant::now() < until {
-            if self.shared.has_visible_work()
-                || own.inbox_len.load(Ordering::Acquire) > 0
-                || self.shared.shutdown.load(Ordering::Acquire)
-                || self
-                    .timers
-                    .borrow()
-                    .peek()
-                    .is_some_and(|t| t.0.deadline <= Instant::now())
-            {
+            if self.shared.has_visible_work() || self.has_own_work() {
                 return true;
             }
             if yield_thread {
@@ -558,48 +530,62 @@ impl Core {
         false
     }
 
-    /// Parks the worker until new work or the next timer.
+    /// Stops searching because this worker is about to run something (rule 3 of the
+    /// `park` module docs): the last searcher hands the search on.
+    #[inline]
+    fn stop_searching(&self) {
+        if self.searching.replace(false) && self.shared.idle.transition_worker_from_searching() {
+            self.shared.notify_one();
+        }
+    }
+
+    /// Out of local work: search the other workers' queues, if allowed (rule 2).
+    fn search(&self) -> Option<FiberRef> {
+        if !self.searching.get() {
+            self.searching
+                .set(self.shared.idle.transition_worker_to_searching());
+        }
+        if !self.searching.get() {
+            return None;
+        }
+        self.steal().or_else(|| self.shared.pop_injected())
+    }
+
+    /// Sleeps until this worker has something to do: work of its own, or a notifier's
+    /// request to search (rules 4 and 5 of the `park` module docs).
+    #[cold]
     fn park(&self, next_timer: Option<Instant>) {
+        let idle = &self.shared.idle;
+        // Rule 4: after joining the sleepers, look once more if told to.
+        if idle.worker_to_parked(self.index, self.searching.replace(false))
+            && self.shared.has_visible_work()
         {
-            let mut sleepers = self
-                .shared
-                .sleepers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if !sleepers.contains(&self.index) {
-                sleepers.push(self.index);
-                self.shared.num_sleeping.fetch_add(1, Ordering::Relaxed);
+            self.shared.notify_one();
+        }
+        // Own work last; then rule 5 sorts out each wake-up.
+        while !self.has_own_work() {
+            let timeout = next_timer.map(|t| t.saturating_duration_since(Instant::now()));
+            if timeout == Some(std::time::Duration::ZERO) {
+                break; // the next timer is due: own work
+            }
+            self.shared.drivers[self.index].park(timeout);
+            if !idle.is_parked(self.index) {
+                // A notifier took us off the list to search for its work.
+                self.searching.set(true);
+                return;
             }
         }
-        // SeqCst fence: pairs with the one in `notify_one`; after registering as a sleeper,
-        // re-check for work published by a notifier that did not see us.
-        fence(Ordering::SeqCst);
-        let own = &self.shared.workers[self.index];
-        let work = self.shared.has_visible_work()
-            || own.inbox_len.load(Ordering::Acquire) > 0
-            || self.shared.shutdown.load(Ordering::Acquire);
-        if !work {
-            match next_timer {
-                Some(t) => std::thread::park_timeout(t.saturating_duration_since(Instant::now())),
-                None => std::thread::park(),
-            }
-        }
-        let mut sleepers = self
-            .shared
-            .sleepers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(pos) = sleepers.iter().position(|&i| i == self.index) {
-            sleepers.swap_remove(pos);
-            self.shared.num_sleeping.fetch_sub(1, Ordering::Relaxed);
-        }
+        // Off the list with work of our own; if a notifier took us off first, it
+        // counted us as searching.
+        self.searching.set(!idle.unpark_worker_by_id(self.index));
     }
 
     /// The worker loop.
     fn run(&self) {
         while !self.shared.shutdown.load(Ordering::Acquire) {
             let next_timer = self.fire_timers();
-            if let Some(f) = self.next_fiber().or_else(|| self.steal()) {
+            if let Some(f) = self.next_fiber().or_else(|| self.search()) {
+                self.stop_searching();
                 self.run_fiber(f);
                 continue;
             }
@@ -669,7 +655,6 @@ impl Drop for ClearLocalsOnDrop {
 
 /// Body of a worker thread.
 pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
-    let _ = shared.workers[index].thread.set(std::thread::current());
     if let Some(cpus) = &shared.config.pin_to {
         super::builder::pin_current_thread(cpus[index % cpus.len()]);
     }
@@ -693,7 +678,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         timer_seq: Cell::new(0),
         tick: Cell::new(0),
         live: RefCell::new(LiveSet::default()),
-        inbox_spare: RefCell::new(Vec::new()),
+        searching: Cell::new(false),
         current: RefCell::new(None),
     };
     CORE.set(&core);
