@@ -1,6 +1,7 @@
 //! A fiber: a coroutine the runtime schedules, and its atomic state word.
 //!
-//! State bits: `RUNNING`, `NOTIFIED`, `DONE`. Parked is 0 and queued is `NOTIFIED` alone.
+//! State bits: `RUNNING`, `NOTIFIED`, `DONE`. Parked is 0 and queued is `NOTIFIED` alone
+//! (or `RUNNING`, with or without `NOTIFIED`, for a fiber that yielded).
 //! A waker does one `fetch_or(NOTIFIED)`; only the waker that finds 0 (parked) schedules
 //! the fiber, so a wake is never lost and never runs a fiber twice. A worker publishes a
 //! fiber as parked (RUNNING -> 0) only after the switch has saved its context; if a wake
@@ -68,12 +69,16 @@ impl FiberState {
     #[inline]
     pub(crate) fn finish_running(&self, why: Suspend) -> bool {
         use crate::loom::Ordering::{AcqRel, Acquire};
-        if why == Suspend::Park {
-            // Release: pairs with the acquire in `notify`. On failure a wake arrived
-            // (RUNNING | NOTIFIED): acquire it and requeue instead of parking.
-            if self.0.compare_exchange(RUNNING, 0, AcqRel, Acquire).is_ok() {
-                return false;
-            }
+        // A yielding fiber keeps RUNNING while it waits in a ready queue: wakers find it
+        // busy and leave it alone, and the `start_running` that takes it next consumes
+        // whatever wake arrived meanwhile, as it does for a queued fiber.
+        if why == Suspend::Yield {
+            return true;
+        }
+        // Release: pairs with the acquire in `notify`. On failure a wake arrived
+        // (RUNNING | NOTIFIED): acquire it and requeue instead of parking.
+        if self.0.compare_exchange(RUNNING, 0, AcqRel, Acquire).is_ok() {
+            return false;
         }
         self.0.swap(NOTIFIED, AcqRel);
         true
@@ -257,7 +262,17 @@ impl<T: ?Sized + Task> Fiber<T> {
 /// The fiber running on this thread, if any.
 #[inline]
 pub(crate) fn current_fiber() -> Option<FiberRef> {
-    worker::with_current_fiber(|f| f.cloned())
+    worker::with_current_fiber(|f| {
+        f.map(|f| {
+            let p: *const Fiber = f;
+            // SAFETY: `f` lives in an `Arc` (every fiber is a `FiberRef`) that its worker
+            // holds while it runs; we add one owner and take it.
+            unsafe {
+                Arc::increment_strong_count(p);
+                Arc::from_raw(p)
+            }
+        })
+    })
 }
 
 /// Whether the calling code runs inside a fiber.
@@ -286,8 +301,8 @@ pub(crate) fn yield_current() {
 
 fn switch_current(why: Suspend) {
     // Take the pointer, not a borrow: the thread-local must not be read across the switch.
-    let fiber =
-        worker::with_current_fiber(|f| f.map(Arc::as_ptr)).unwrap_or_else(|| not_in_fiber());
+    let fiber = worker::with_current_fiber(|f| f.map(|f| f as *const Fiber))
+        .unwrap_or_else(|| not_in_fiber());
     // SAFETY: the current fiber stays alive while it runs (its worker holds a reference),
     // and we are that fiber, on its stack.
     unsafe { (*fiber).suspend(why) };

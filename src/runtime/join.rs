@@ -5,7 +5,7 @@ use std::any::Any;
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Who is waiting for a result, and how to wake them.
 pub(crate) enum Waiter {
@@ -128,43 +128,73 @@ fn panic_message(p: &(dyn Any + Send)) -> &str {
         .unwrap_or("<non-string payload>")
 }
 
-/// The meeting point of a result and its joiner.
+/// `JoinInner::state`: no result and no one waiting.
+const EMPTY: u8 = 0;
+/// Someone waits: `complete` must wake what `waiters` holds.
+const WAITING: u8 = 1;
+/// The result is in.
+const DONE: u8 = 2;
+
+/// The meeting point of a result and whoever waits for it: the joiner, and the scope that
+/// spawned the fiber (both may wait at once).
 pub(crate) struct JoinInner<T> {
-    done: AtomicBool,
-    /// Written once by the completer before `done` is set; read once by the joiner after.
+    /// EMPTY, WAITING or DONE: `complete` is one swap unless someone waits.
+    state: AtomicU8,
+    /// Written once by the completer before `state` becomes DONE; read once by the joiner
+    /// after.
     result: UnsafeCell<Option<Result<T, JoinError>>>,
-    waiter: Mutex<Option<Waiter>>,
+    /// Who to wake; touched only on the slow paths.
+    waiters: Mutex<Waiters>,
 }
 
-// SAFETY: `result` is written by exactly one completer before the release store of `done`
-// and read only after an acquire load of `done` observes it, by the single JoinHandle;
+/// The waiters of one join slot: one inline (the usual case), more in a vector.
+#[derive(Default)]
+struct Waiters {
+    first: Option<Waiter>,
+    more: Vec<Waiter>,
+}
+
+// SAFETY: `result` is written by exactly one completer before the release swap of `state`
+// to DONE and read only after an acquire load observes DONE, by the single JoinHandle;
 // T crosses threads, hence T: Send.
 unsafe impl<T: Send> Sync for JoinInner<T> {}
 
 impl<T> JoinInner<T> {
     pub(crate) fn new() -> Self {
         JoinInner {
-            done: AtomicBool::new(false),
+            state: AtomicU8::new(EMPTY),
             result: UnsafeCell::new(None),
-            waiter: Mutex::new(None),
+            waiters: Mutex::new(Waiters::default()),
         }
     }
 
-    /// Delivers the result and wakes the joiner. Called once.
+    /// Delivers the result and wakes whoever waits. Called once.
+    #[inline]
     pub(crate) fn complete(&self, result: Result<T, JoinError>) {
-        // SAFETY: the only write; the joiner reads only after seeing `done`.
+        // SAFETY: the only write; readers read only after seeing DONE.
         unsafe { *self.result.get() = Some(result) };
-        // Release: pairs with the acquire loads of `done` in `is_done`/`join`.
-        self.done.store(true, Ordering::Release);
-        let waiter = self.waiter.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(w) = waiter {
-            w.wake();
+        // AcqRel: the release half pairs with the acquire loads in `is_done`, publishing the
+        // result; the acquire half pairs with the waiter's release when it set WAITING.
+        if self.state.swap(DONE, Ordering::AcqRel) == WAITING {
+            self.wake_waiters();
         }
     }
 
+    #[cold]
+    fn wake_waiters(&self) {
+        // Every waiter registered before setting WAITING, under this lock.
+        let waiters = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|e| e.into_inner()));
+        waiters
+            .first
+            .into_iter()
+            .chain(waiters.more)
+            .for_each(Waiter::wake);
+    }
+
+    #[inline]
     pub(crate) fn is_done(&self) -> bool {
-        // Acquire: pairs with the release store in `complete`.
-        self.done.load(Ordering::Acquire)
+        // Acquire: pairs with the release half of the swap in `complete`.
+        self.state.load(Ordering::Acquire) == DONE
     }
 
     /// Waits for the result and takes it.
@@ -202,13 +232,27 @@ impl<T> JoinInner<T> {
     #[cold]
     fn wait_slow(&self) {
         {
-            let mut waiter = self.waiter.lock().unwrap_or_else(|e| e.into_inner());
-            // Re-check under the lock: `complete` sets `done` before it locks, so either we
-            // see it here or it sees our waiter.
-            if self.is_done() {
+            let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            // Register, then announce: a `complete` that swaps in DONE after our CAS finds
+            // WAITING and takes the lock after us, so it sees the waiter; one that came
+            // before makes the CAS fail, and we do not wait.
+            let me = Waiter::current();
+            match waiters.first {
+                None => waiters.first = Some(me),
+                Some(_) => waiters.more.push(me),
+            }
+            // Release: pairs with the acquire half of the swap in `complete`. Acquire on
+            // failure: the state is DONE, and the result must be visible to our caller.
+            if let Err(DONE) =
+                self.state
+                    .compare_exchange(EMPTY, WAITING, Ordering::Release, Ordering::Acquire)
+            {
+                // Too late: the result is in. Take back the waiter we just pushed.
+                if waiters.more.pop().is_none() {
+                    waiters.first = None;
+                }
                 return;
             }
-            *waiter = Some(Waiter::current());
         }
         while !self.is_done() {
             wait_for_wake();

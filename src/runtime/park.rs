@@ -125,6 +125,18 @@ impl<D: Driver + ?Sized> Driver for &D {
     }
 }
 
+impl<D: Driver> Driver for crossbeam_utils::CachePadded<D> {
+    #[inline]
+    fn park(&self, timeout: Option<Duration>) {
+        (**self).park(timeout);
+    }
+
+    #[inline]
+    fn unpark(&self) {
+        (**self).unpark();
+    }
+}
+
 impl<D: Driver + ?Sized> Driver for Box<D> {
     #[inline]
     fn park(&self, timeout: Option<Duration>) {

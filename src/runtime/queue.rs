@@ -321,7 +321,7 @@ impl<T> Local<T> {
     }
 
     /// Number of tasks in the queue (stealers may take some at any moment).
-    #[cfg(test)]
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         // Relaxed: any value of `real` this thread can see is at most its own `tail`.
         let (_, real) = unpack(self.inner.head.load(Relaxed));
@@ -330,7 +330,7 @@ impl<T> Local<T> {
     }
 
     /// Whether the queue has no task.
-    #[cfg(test)]
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -2,14 +2,16 @@
 //! thread-local context fibers use to reach their worker.
 
 use super::Config;
-use super::fiber::{Body, FiberId, FiberRef, Suspend};
+use super::fiber::{Body, Fiber, FiberId, FiberRef, Suspend};
 use super::inbox::Inbox;
 use super::park::{Driver, Idle, ThreadDriver};
 use super::queue::{self, Local, Steal};
 use crate::{Builder as CoroutineBuilder, CoroutineResult, Yielder};
+use crossbeam_utils::CachePadded;
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -21,18 +23,21 @@ const GLOBAL_QUEUE_INTERVAL: u64 = 61;
 const MAX_LIFO_STREAK: u32 = 3;
 
 /// What every worker and every handle shares.
+///
+/// The fields that threads write often sit on cache lines of their own
+/// (`CachePadded`), so that a worker bumping one does not slow down readers of another.
 pub(crate) struct Shared {
-    pub(crate) workers: Box<[WorkerShared]>,
+    pub(crate) workers: Box<[CachePadded<WorkerShared>]>,
     /// Fibers spawned from outside the runtime, and overflow.
     inject: Mutex<VecDeque<FiberRef>>,
-    inject_len: AtomicUsize,
+    inject_len: CachePadded<AtomicUsize>,
     /// Which workers search and which sleep, and whom a notifier wakes.
-    idle: Idle,
+    idle: CachePadded<Idle>,
     /// `drivers[i]` is what worker `i` sleeps in when idle.
-    drivers: Box<[ThreadDriver]>,
+    drivers: Box<[CachePadded<ThreadDriver>]>,
     pub(crate) shutdown: AtomicBool,
     pub(crate) config: Config,
-    next_id: AtomicU64,
+    next_id: CachePadded<AtomicU64>,
     /// Started, unfinished migratable fibers (they belong to no one worker).
     migratable_live: Mutex<std::collections::BTreeMap<FiberId, FiberRef>>,
 }
@@ -54,21 +59,25 @@ impl Shared {
                 let (local, steal) = queue::local();
                 (local, steal)
             })
-            .map(|(local, steal)| WorkerShared {
-                run_queue: steal,
-                local: Mutex::new(Some(local)),
-                inbox: Inbox::new(),
+            .map(|(local, steal)| {
+                CachePadded::new(WorkerShared {
+                    run_queue: steal,
+                    local: Mutex::new(Some(local)),
+                    inbox: Inbox::new(),
+                })
             })
             .collect();
         Arc::new(Shared {
             workers,
             inject: Mutex::new(VecDeque::new()),
-            inject_len: AtomicUsize::new(0),
-            idle: Idle::new(config.workers),
-            drivers: (0..config.workers).map(|_| ThreadDriver::new()).collect(),
+            inject_len: CachePadded::new(AtomicUsize::new(0)),
+            idle: CachePadded::new(Idle::new(config.workers)),
+            drivers: (0..config.workers)
+                .map(|_| CachePadded::new(ThreadDriver::new()))
+                .collect(),
             shutdown: AtomicBool::new(false),
             config,
-            next_id: AtomicU64::new(1),
+            next_id: CachePadded::new(AtomicU64::new(1)),
             migratable_live: Mutex::new(Default::default()),
         })
     }
@@ -247,8 +256,9 @@ pub(crate) struct Core {
     live: RefCell<LiveSet>,
     /// Whether this worker is searching (counted in `Shared::idle`).
     searching: Cell<bool>,
-    /// The fiber running right now.
-    current: RefCell<Option<FiberRef>>,
+    /// The fiber running right now, or null. Not an owning reference: `run_fiber` (or
+    /// `shutdown`) holds one for as long as the pointer is set.
+    current: Cell<Option<NonNull<Fiber>>>,
 }
 
 thread_local! {
@@ -268,10 +278,12 @@ pub(crate) fn with_core<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
 
 /// Runs `f` with the fiber currently running on this thread.
 #[inline(never)]
-pub(crate) fn with_current_fiber<R>(f: impl FnOnce(Option<&FiberRef>) -> R) -> R {
-    with_core(|core| match core {
-        Some(core) => f(core.current.borrow().as_ref()),
-        None => f(None),
+pub(crate) fn with_current_fiber<R>(f: impl FnOnce(Option<&Fiber>) -> R) -> R {
+    with_core(|core| {
+        let current = core.and_then(|c| c.current.get());
+        // SAFETY: while `current` is set, the worker holds a reference to that fiber (see
+        // `Core::current`), and `f` runs before the worker can clear it.
+        f(current.map(|p| unsafe { p.as_ref() }))
     })
 }
 
@@ -472,9 +484,17 @@ impl Core {
         let Body::Running(co) = body else {
             return;
         };
-        *self.current.borrow_mut() = Some(fiber.clone());
-        let result = co.resume(());
-        *self.current.borrow_mut() = None;
+        self.current.set(Some(NonNull::from(&*fiber)));
+        let mut result = co.resume(());
+        // A fiber that yields while nothing else could run here is resumed at once: no
+        // requeue, no state change (it stays RUNNING, as a queued yielder would).
+        while matches!(result, CoroutineResult::Yield(Suspend::Yield))
+            && !fiber.migratable
+            && self.nothing_else_to_run()
+        {
+            result = co.resume(());
+        }
+        self.current.set(None);
         match result {
             CoroutineResult::Yield(why) => {
                 if fiber.finish_running(why) {
@@ -494,6 +514,20 @@ impl Core {
                 unsafe { *fiber.body.get() = Body::Finished };
             }
         }
+    }
+
+    /// Whether a yielding fiber is alone: nothing else is queued on this worker or in the
+    /// global queue, no timer is due, the runtime is not stopping. Also advances the round
+    /// counter, as a trip through the loop would.
+    #[inline]
+    fn nothing_else_to_run(&self) -> bool {
+        let tick = self.tick.get();
+        self.tick.set(tick.wrapping_add(1));
+        self.ready.borrow().is_empty()
+            && self.lifo.borrow().is_none()
+            && self.local.is_empty()
+            && self.shared.inject_len.load(Ordering::Relaxed) == 0
+            && !self.has_own_work()
     }
 
     /// Whether this worker has work only it can run: woken fibers in its inbox, a due
@@ -608,11 +642,11 @@ impl Core {
         loop {
             let youngest = self.live.borrow_mut().take_youngest();
             let Some(fiber) = youngest else { break };
-            *self.current.borrow_mut() = Some(fiber.clone());
+            self.current.set(Some(NonNull::from(&*fiber)));
             // SAFETY: our own started fiber, not running: dropping its coroutine unwinds it.
             let body = unsafe { std::mem::replace(&mut *fiber.body.get(), Body::Finished) };
             drop(body);
-            *self.current.borrow_mut() = None;
+            self.current.set(None);
             fiber.mark_done();
         }
     }
@@ -624,8 +658,11 @@ fn start_coroutine(fiber: &FiberRef) -> Option<crate::Coroutine<(), Suspend, ()>
     if let Some(name) = &fiber.name {
         builder = builder.name(name.to_string());
     }
-    let me = fiber.clone();
+    let me = FiberPtr(Arc::as_ptr(fiber));
     let built = builder.build(move |y: &Yielder<(), Suspend>, ()| {
+        // SAFETY: the coroutine runs only inside `run_fiber` or `shutdown`, which hold a
+        // reference to the fiber throughout, so it outlives every use below.
+        let me = unsafe { &*me.0 };
         me.set_yielder(y);
         // Fiber-locals are dropped on the fiber's own stack when it ends, however it ends
         // (returned, or unwound by shutdown).
@@ -642,9 +679,17 @@ fn start_coroutine(fiber: &FiberRef) -> Option<crate::Coroutine<(), Suspend, ()>
     }
 }
 
-struct ClearLocalsOnDrop(FiberRef);
+/// A fiber's address, moved into its own coroutine (which the fiber owns, so an owning
+/// reference there would be a cycle).
+struct FiberPtr(*const Fiber);
 
-impl Drop for ClearLocalsOnDrop {
+// SAFETY: only a pointer to a `Fiber`, which is `Sync`; the coroutine holding it runs on
+// the fiber's worker, while that worker holds an owning reference.
+unsafe impl Send for FiberPtr {}
+
+struct ClearLocalsOnDrop<'a>(&'a Fiber);
+
+impl Drop for ClearLocalsOnDrop<'_> {
     fn drop(&mut self) {
         // SAFETY: runs on the fiber's own stack, on its home thread, with no other borrow
         // of its locals live.
@@ -679,7 +724,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         tick: Cell::new(0),
         live: RefCell::new(LiveSet::default()),
         searching: Cell::new(false),
-        current: RefCell::new(None),
+        current: Cell::new(None),
     };
     CORE.set(&core);
     core.run();
