@@ -57,6 +57,40 @@ fn stacks_above_the_watermark_give_memory_back() {
 }
 
 #[test]
+fn trim_resident_gives_back_the_oldest_idle_stacks() {
+    let config = StackPoolConfig {
+        resident_idle_bytes: usize::MAX,
+        ..StackPoolConfig::DEFAULT
+    };
+    let mut pool = StackPool::new(config);
+    let stacks: Vec<DefaultStack> = (0..4).map(|_| pool.take(64 * 1024).unwrap()).collect();
+    let newest = stacks[3].bottom();
+    for s in &stacks {
+        // SAFETY: the byte just below top is inside the stack, which we own.
+        unsafe { ((s.top().get() - 1) as *mut u8).write(0xCD) };
+    }
+    stacks.into_iter().for_each(|s| pool.give(s));
+    assert_eq!(
+        pool.resident_idle_bytes(),
+        4 * 64 * 1024,
+        "all kept while busy"
+    );
+    pool.trim_resident(64 * 1024);
+    assert_eq!(pool.resident_idle_bytes(), 64 * 1024);
+    assert_eq!(pool.idle(), 4, "trimmed stacks stay pooled");
+    pool.trim_resident(64 * 1024); // nothing more to do
+    assert_eq!(pool.resident_idle_bytes(), 64 * 1024);
+    // The most recently given stack stayed hot and dirty; the others read as zero.
+    let hot = pool.take(64 * 1024).unwrap();
+    assert_eq!(hot.bottom(), newest);
+    // SAFETY: as above.
+    assert_eq!(unsafe { ((hot.top().get() - 1) as *const u8).read() }, 0xCD);
+    let cold = pool.take(64 * 1024).unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { ((cold.top().get() - 1) as *const u8).read() }, 0);
+}
+
+#[test]
 fn pool_keeps_at_most_max_idle() {
     let config = StackPoolConfig {
         max_idle_per_class: 3,

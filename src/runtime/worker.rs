@@ -6,7 +6,7 @@ use super::fiber::{Body, Fiber, FiberId, FiberRef, Suspend};
 use super::inbox::Inbox;
 use super::park::{Driver, Idle, ThreadDriver};
 use super::queue::{self, Local, Steal};
-use crate::{Builder as CoroutineBuilder, CoroutineResult, Yielder};
+use crate::{Builder as CoroutineBuilder, CoroutineResult, StackPool, StackPoolConfig, Yielder};
 use crossbeam_utils::CachePadded;
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
@@ -21,6 +21,12 @@ use std::time::Instant;
 const GLOBAL_QUEUE_INTERVAL: u64 = 61;
 /// Consecutive runs from the LIFO slot before the FIFO queues get a turn.
 const MAX_LIFO_STREAK: u32 = 3;
+/// Idle stacks a worker's pool keeps per size class (instead of the default 1024).
+const WORKER_IDLE_STACKS: usize = 1 << 16;
+/// How long a worker sleeps before its idle stacks give their memory back.
+const TRIM_STACKS_AFTER_IDLE: std::time::Duration = std::time::Duration::from_millis(20);
+/// Idle stack bytes a sleeping worker keeps resident (the default pool's watermark).
+const KEEP_RESIDENT_WHEN_IDLE: usize = StackPoolConfig::DEFAULT.resident_idle_bytes;
 
 /// What every worker and every handle shares.
 ///
@@ -596,9 +602,27 @@ impl Core {
         {
             self.shared.notify_one();
         }
+        // Idle stacks' memory is given back once the worker has slept for a while, not
+        // at every park: a busy worker parks briefly many times, and each give-back is
+        // a TLB shootdown.
+        let mut trim_at = StackPool::with_current_thread(|pool| {
+            (pool.resident_idle_bytes() > KEEP_RESIDENT_WHEN_IDLE)
+                .then(|| Instant::now() + TRIM_STACKS_AFTER_IDLE)
+        });
         // Own work last; then rule 5 sorts out each wake-up.
         while !self.has_own_work() {
-            let timeout = next_timer.map(|t| t.saturating_duration_since(Instant::now()));
+            let now = Instant::now();
+            if trim_at.is_some_and(|t| t <= now) {
+                trim_at = None;
+                StackPool::with_current_thread(|pool| {
+                    pool.trim_resident(KEEP_RESIDENT_WHEN_IDLE);
+                });
+            }
+            let wake_at = match (next_timer, trim_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout = wake_at.map(|t| t.saturating_duration_since(now));
             if timeout == Some(std::time::Duration::ZERO) {
                 break; // the next timer is due: own work
             }
@@ -706,6 +730,17 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
     if let Some(hook) = &shared.config.on_start {
         hook();
     }
+    // A worker's stacks come from its thread's pool. Bursts of fibers (a wave of jobs, a
+    // fan-out) return stacks by the thousand: keep them mapped for the next burst instead
+    // of unmapping all but a few, and keep their memory until the worker goes idle
+    // (`Core::park` trims it) instead of giving it back one stack at a time on the hot
+    // path: each munmap or madvise is a TLB shootdown across the process. The pool so
+    // never holds more memory than the worker's own peak of live fibers did.
+    StackPool::configure_current_thread(StackPoolConfig {
+        max_idle_per_class: WORKER_IDLE_STACKS,
+        resident_idle_bytes: usize::MAX,
+        ..StackPoolConfig::DEFAULT
+    });
     let local = shared.workers[index]
         .local
         .lock()

@@ -134,6 +134,31 @@ impl StackPool {
         }
     }
 
+    /// Gives back the memory of idle stacks until at most `keep_bytes` of them stay
+    /// resident (the least recently used go first). The stacks stay mapped and pooled.
+    /// For an owner that lets the pool keep more while busy (a large
+    /// [`resident_idle_bytes`](StackPoolConfig::resident_idle_bytes)) and trims it when
+    /// idle, off the hot path: the fiber runtime's workers do this before they sleep.
+    pub fn trim_resident(&mut self, keep_bytes: usize) {
+        if self.resident_idle <= keep_bytes {
+            return;
+        }
+        for (i, class) in self.classes.iter_mut().enumerate().rev() {
+            let size = 1usize << (i as u32 + MIN_CLASS_SHIFT);
+            // `hot` is used as a stack (last in, first out): the oldest are at the front.
+            let excess = (self.resident_idle - keep_bytes).div_ceil(size);
+            let n = excess.min(class.hot.len());
+            for stack in class.hot.drain(..n) {
+                stack.discard();
+                class.cold.push(stack);
+            }
+            self.resident_idle -= n * size;
+            if self.resident_idle <= keep_bytes {
+                break;
+            }
+        }
+    }
+
     /// Idle stacks held.
     pub fn idle(&self) -> usize {
         self.classes
