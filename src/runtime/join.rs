@@ -1,11 +1,10 @@
 //! Join handles: how a fiber's (or blocking job's) result reaches whoever waits for it.
 
 use super::fiber::{self, FiberRef};
+use super::join_state::JoinState;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::fmt;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Who is waiting for a result, and how to wake them.
 pub(crate) enum Waiter {
@@ -128,73 +127,42 @@ fn panic_message(p: &(dyn Any + Send)) -> &str {
         .unwrap_or("<non-string payload>")
 }
 
-/// `JoinInner::state`: no result and no one waiting.
-const EMPTY: u8 = 0;
-/// Someone waits: `complete` must wake what `waiters` holds.
-const WAITING: u8 = 1;
-/// The result is in.
-const DONE: u8 = 2;
-
 /// The meeting point of a result and whoever waits for it: the joiner, and the scope that
 /// spawned the fiber (both may wait at once).
 pub(crate) struct JoinInner<T> {
-    /// EMPTY, WAITING or DONE: `complete` is one swap unless someone waits.
-    state: AtomicU8,
-    /// Written once by the completer before `state` becomes DONE; read once by the joiner
+    /// Done or not, and who waits (see `join_state`).
+    state: JoinState<Waiter>,
+    /// Written once by the completer before `state` becomes done; read once by the joiner
     /// after.
     result: UnsafeCell<Option<Result<T, JoinError>>>,
-    /// Who to wake; touched only on the slow paths.
-    waiters: Mutex<Waiters>,
 }
 
-/// The waiters of one join slot: one inline (the usual case), more in a vector.
-#[derive(Default)]
-struct Waiters {
-    first: Option<Waiter>,
-    more: Vec<Waiter>,
-}
-
-// SAFETY: `result` is written by exactly one completer before the release swap of `state`
-// to DONE and read only after an acquire load observes DONE, by the single JoinHandle;
-// T crosses threads, hence T: Send.
+// SAFETY: `result` is written by exactly one completer before `JoinState::complete`
+// (a release) and read only after `is_done` (an acquire) observed it, by the single
+// JoinHandle; T crosses threads, hence T: Send.
 unsafe impl<T: Send> Sync for JoinInner<T> {}
 
 impl<T> JoinInner<T> {
     pub(crate) fn new() -> Self {
         JoinInner {
-            state: AtomicU8::new(EMPTY),
+            state: JoinState::new(),
             result: UnsafeCell::new(None),
-            waiters: Mutex::new(Waiters::default()),
         }
     }
 
     /// Delivers the result and wakes whoever waits. Called once.
     #[inline]
     pub(crate) fn complete(&self, result: Result<T, JoinError>) {
-        // SAFETY: the only write; readers read only after seeing DONE.
+        // SAFETY: the only write; readers read only after seeing the slot done.
         unsafe { *self.result.get() = Some(result) };
-        // AcqRel: the release half pairs with the acquire loads in `is_done`, publishing the
-        // result; the acquire half pairs with the waiter's release when it set WAITING.
-        if self.state.swap(DONE, Ordering::AcqRel) == WAITING {
-            self.wake_waiters();
+        if let Some(waiters) = self.state.complete() {
+            waiters.into_iter().for_each(Waiter::wake);
         }
-    }
-
-    #[cold]
-    fn wake_waiters(&self) {
-        // Every waiter registered before setting WAITING, under this lock.
-        let waiters = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|e| e.into_inner()));
-        waiters
-            .first
-            .into_iter()
-            .chain(waiters.more)
-            .for_each(Waiter::wake);
     }
 
     #[inline]
     pub(crate) fn is_done(&self) -> bool {
-        // Acquire: pairs with the release half of the swap in `complete`.
-        self.state.load(Ordering::Acquire) == DONE
+        self.state.is_done()
     }
 
     /// Waits for the result and takes it.
@@ -202,18 +170,19 @@ impl<T> JoinInner<T> {
     /// # Safety
     /// At most one caller ever (the JoinHandle consumes itself).
     pub(crate) unsafe fn join(&self) -> Result<T, JoinError> {
-        if !self.is_done() {
-            self.wait_slow();
-        }
-        // SAFETY: `done` was observed with acquire, so the write in `complete` is visible,
-        // and we are the only reader.
+        self.wait_done();
+        // SAFETY: `is_done` was observed (an acquire), so the write in `complete` is
+        // visible, and we are the only reader.
         unsafe { (*self.result.get()).take() }.expect("fibra: join result taken twice")
     }
 
     /// Waits until the result is in, without taking it.
+    #[inline]
     pub(crate) fn wait_done(&self) {
-        if !self.is_done() {
-            self.wait_slow();
+        if !self.is_done() && self.state.register(Waiter::current()) {
+            while !self.is_done() {
+                wait_for_wake();
+            }
         }
     }
 
@@ -226,36 +195,6 @@ impl<T> JoinInner<T> {
         match unsafe { (*self.result.get()).take() } {
             Some(Err(e)) if e.is_panic() => Some(e.into_panic()),
             _ => None,
-        }
-    }
-
-    #[cold]
-    fn wait_slow(&self) {
-        {
-            let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-            // Register, then announce: a `complete` that swaps in DONE after our CAS finds
-            // WAITING and takes the lock after us, so it sees the waiter; one that came
-            // before makes the CAS fail, and we do not wait.
-            let me = Waiter::current();
-            match waiters.first {
-                None => waiters.first = Some(me),
-                Some(_) => waiters.more.push(me),
-            }
-            // Release: pairs with the acquire half of the swap in `complete`. Acquire on
-            // failure: the state is DONE, and the result must be visible to our caller.
-            if let Err(DONE) =
-                self.state
-                    .compare_exchange(EMPTY, WAITING, Ordering::Release, Ordering::Acquire)
-            {
-                // Too late: the result is in. Take back the waiter we just pushed.
-                if waiters.more.pop().is_none() {
-                    waiters.first = None;
-                }
-                return;
-            }
-        }
-        while !self.is_done() {
-            wait_for_wake();
         }
     }
 }

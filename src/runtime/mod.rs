@@ -6,13 +6,15 @@
 //! - `park`: the pluggable park driver idle workers sleep in, and the idle/searching
 //!   bookkeeping that decides whom to wake;
 //! - `inbox`: the cross-thread queue through which wake-ups of started fibers reach
-//!   their home worker.
+//!   their home worker;
+//! - `join_state`: the wait protocol of a join slot (one atomic word, waiters on the side).
 
 mod api;
 mod blocking;
 mod builder;
 pub(crate) mod fiber;
 mod join;
+mod join_state;
 pub(crate) mod local;
 mod scope;
 mod worker;
