@@ -113,53 +113,30 @@ pub(crate) trait Driver: Send + Sync {
     fn unpark(&self);
 }
 
-impl<D: Driver + ?Sized> Driver for &D {
-    #[inline]
-    fn park(&self, timeout: Option<Duration>) {
-        (**self).park(timeout);
-    }
+/// A pointer to a driver is a driver: workers keep theirs cache-padded, the I/O driver
+/// may be boxed or shared.
+macro_rules! forward_driver {
+    ($([$($bound:tt)*] $ptr:ty),* $(,)?) => {$(
+        impl<D: Driver $($bound)*> Driver for $ptr {
+            #[inline]
+            fn park(&self, timeout: Option<Duration>) {
+                (**self).park(timeout);
+            }
 
-    #[inline]
-    fn unpark(&self) {
-        (**self).unpark();
-    }
+            #[inline]
+            fn unpark(&self) {
+                (**self).unpark();
+            }
+        }
+    )*};
 }
 
-impl<D: Driver> Driver for crossbeam_utils::CachePadded<D> {
-    #[inline]
-    fn park(&self, timeout: Option<Duration>) {
-        (**self).park(timeout);
-    }
-
-    #[inline]
-    fn unpark(&self) {
-        (**self).unpark();
-    }
-}
-
-impl<D: Driver + ?Sized> Driver for Box<D> {
-    #[inline]
-    fn park(&self, timeout: Option<Duration>) {
-        (**self).park(timeout);
-    }
-
-    #[inline]
-    fn unpark(&self) {
-        (**self).unpark();
-    }
-}
-
-impl<D: Driver + ?Sized> Driver for std::sync::Arc<D> {
-    #[inline]
-    fn park(&self, timeout: Option<Duration>) {
-        (**self).park(timeout);
-    }
-
-    #[inline]
-    fn unpark(&self) {
-        (**self).unpark();
-    }
-}
+forward_driver!(
+    [+ ?Sized] &D,
+    [+ ?Sized] Box<D>,
+    [+ ?Sized] std::sync::Arc<D>,
+    [] crossbeam_utils::CachePadded<D>,
+);
 
 #[cfg(test)]
 mod sim;
