@@ -3,7 +3,7 @@
 use super::builder::{Runtime, SpawnOptions, spawn_on};
 use super::fiber::{self, FiberId, not_in_fiber};
 use super::join::JoinHandle;
-use super::worker::{self, Placement};
+use super::worker::Placement;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -40,13 +40,11 @@ pub fn sleep(d: Duration) {
 /// # Panics
 /// Outside a fiber.
 pub fn sleep_until(deadline: Instant) {
-    let me = fiber::current_fiber().unwrap_or_else(|| not_in_fiber());
-    worker::with_core(|core| {
-        core.expect("a fiber runs on a worker")
-            .add_timer(deadline, me)
-    });
+    if !fiber::in_fiber() {
+        not_in_fiber();
+    }
     while Instant::now() < deadline {
-        fiber::park_current();
+        fiber::park_until(deadline);
     }
 }
 

@@ -13,6 +13,7 @@ use crate::{Coroutine, Yielder};
 use std::cell::UnsafeCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 pub(crate) const RUNNING: usize = 1;
 pub(crate) const NOTIFIED: usize = 2;
@@ -292,6 +293,28 @@ pub(crate) fn runtime_shutting_down() -> bool {
 /// Outside a fiber.
 pub(crate) fn park_current() {
     switch_current(Suspend::Park);
+}
+
+/// Parks the calling fiber until a wake or `deadline`, whichever comes first (possibly
+/// spuriously, like [`park_current`]). A fiber woken before its deadline cancels its
+/// timer. Returns true if the deadline has passed.
+///
+/// # Panics
+/// Outside a fiber.
+pub(crate) fn park_until(deadline: Instant) -> bool {
+    let me = current_fiber().unwrap_or_else(|| not_in_fiber());
+    let (owner, key) = worker::with_core(|core| {
+        let core = core.expect("a fiber runs on a worker");
+        (core as *const worker::Core, core.add_timer(deadline, me))
+    });
+    park_current();
+    // A started fiber wakes on the worker that holds its timer, unless it is migratable
+    // and moved: its timer is then left to fire later, as a spurious wake-up.
+    let fired = worker::with_core(|core| match core {
+        Some(c) if core::ptr::eq(c, owner) => !c.cancel_timer(key),
+        _ => false,
+    });
+    fired || Instant::now() >= deadline
 }
 
 /// Requeues the calling fiber behind the others that are ready.

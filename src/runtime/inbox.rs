@@ -83,7 +83,7 @@ impl<T: Send> Inbox<T> {
     }
 
     /// The number of items waiting (a snapshot).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
     }

@@ -7,7 +7,8 @@
 //!   bookkeeping that decides whom to wake;
 //! - `inbox`: the cross-thread queue through which wake-ups of started fibers reach
 //!   their home worker;
-//! - `join_state`: the wait protocol of a join slot (one atomic word, waiters on the side).
+//! - `join_state`: the wait protocol of a join slot (one atomic word, waiters on the side);
+//! - `timers`: each worker's cancellable timers.
 
 mod api;
 mod blocking;
@@ -17,6 +18,7 @@ mod join;
 mod join_state;
 pub(crate) mod local;
 mod scope;
+mod timers;
 mod worker;
 
 pub use api::{Builder, Current, current, run, sleep, sleep_until, spawn, yield_now};

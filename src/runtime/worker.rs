@@ -6,11 +6,11 @@ use super::fiber::{Body, Fiber, FiberId, FiberRef, Suspend};
 use super::inbox::Inbox;
 use super::park::{Driver, Idle, ThreadDriver};
 use super::queue::{self, Local, Steal};
+use super::timers::{TimerKey, Timers};
 use crate::{Builder as CoroutineBuilder, CoroutineResult, StackPool, StackPoolConfig, Yielder};
 use crossbeam_utils::CachePadded;
 use std::cell::{Cell, RefCell};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -220,29 +220,6 @@ impl LiveSet {
     }
 }
 
-/// A timer: wake `fiber` at `deadline`.
-struct Timer {
-    deadline: Instant,
-    seq: u64,
-    fiber: FiberRef,
-}
-impl PartialEq for Timer {
-    fn eq(&self, other: &Self) -> bool {
-        (self.deadline, self.seq) == (other.deadline, other.seq)
-    }
-}
-impl Eq for Timer {}
-impl PartialOrd for Timer {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Timer {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.deadline, self.seq).cmp(&(other.deadline, other.seq))
-    }
-}
-
 /// A worker's own state, on its thread's stack. Fibers reach it through `CORE` while the
 /// worker loop is suspended in a resume, so everything mutable is in a Cell or RefCell and
 /// no borrow is held across a switch.
@@ -255,8 +232,7 @@ pub(crate) struct Core {
     ready: RefCell<VecDeque<FiberRef>>,
     lifo: RefCell<Option<FiberRef>>,
     lifo_streak: Cell<u32>,
-    timers: RefCell<BinaryHeap<Reverse<Timer>>>,
-    timer_seq: Cell<u64>,
+    timers: RefCell<Timers<FiberRef>>,
     tick: Cell<u64>,
     /// Started, unfinished fibers of this worker, for shutdown.
     live: RefCell<LiveSet>,
@@ -393,31 +369,29 @@ impl Core {
         }
     }
 
-    /// Registers a timer that wakes the current fiber at `deadline`.
-    pub(crate) fn add_timer(&self, deadline: Instant, fiber: FiberRef) {
-        let seq = self.timer_seq.get();
-        self.timer_seq.set(seq + 1);
-        self.timers.borrow_mut().push(Reverse(Timer {
-            deadline,
-            seq,
-            fiber,
-        }));
+    /// Registers a timer that wakes `fiber` (one of this worker's) at `deadline`.
+    pub(crate) fn add_timer(&self, deadline: Instant, fiber: FiberRef) -> TimerKey {
+        self.timers.borrow_mut().add(deadline, fiber)
+    }
+
+    /// Cancels a timer of this worker; returns false if it had fired already.
+    pub(crate) fn cancel_timer(&self, key: TimerKey) -> bool {
+        // Dropped outside the borrow: the last reference to a fiber may go with it.
+        let fiber = self.timers.borrow_mut().cancel(key);
+        fiber.is_some()
     }
 
     /// Wakes the fibers whose timers expired; returns the next deadline.
+    #[inline]
     fn fire_timers(&self) -> Option<Instant> {
-        if self.timers.borrow().is_empty() {
+        if self.timers.borrow().len() == 0 {
             return None;
         }
-        let now = Instant::now();
         let mut expired = Vec::new();
-        let next = {
-            let mut timers = self.timers.borrow_mut();
-            while timers.peek().is_some_and(|t| t.0.deadline <= now) {
-                expired.push(timers.pop().expect("peeked").0.fiber);
-            }
-            timers.peek().map(|t| t.0.deadline)
-        };
+        let next = self
+            .timers
+            .borrow_mut()
+            .expire(Instant::now(), &mut expired);
         for f in expired {
             f.wake();
         }
@@ -543,9 +517,9 @@ impl Core {
             || self.shared.shutdown.load(Ordering::Acquire)
             || self
                 .timers
-                .borrow()
-                .peek()
-                .is_some_and(|t| t.0.deadline <= Instant::now())
+                .borrow_mut()
+                .next_deadline()
+                .is_some_and(|deadline| deadline <= Instant::now())
     }
 
     /// Under a spinning or yielding idle policy, looks for work for a while before the
@@ -754,8 +728,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         ready: RefCell::new(VecDeque::new()),
         lifo: RefCell::new(None),
         lifo_streak: Cell::new(0),
-        timers: RefCell::new(BinaryHeap::new()),
-        timer_seq: Cell::new(0),
+        timers: RefCell::new(Timers::new()),
         tick: Cell::new(0),
         live: RefCell::new(LiveSet::default()),
         searching: Cell::new(false),

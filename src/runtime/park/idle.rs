@@ -62,25 +62,25 @@ impl Idle {
     }
 
     /// The number of workers this bookkeeping is for.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn num_workers(&self) -> usize {
         self.num_workers
     }
 
     /// The number of workers searching right now (a snapshot, for metrics and tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn num_searching(&self) -> usize {
         searching(self.state.load(Ordering::Relaxed))
     }
 
     /// The number of workers on the sleepers list right now (a snapshot).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn num_sleeping(&self) -> usize {
         self.num_workers - unparked(self.state.load(Ordering::Relaxed))
     }
 
     /// Whether a search request is pending (a snapshot, for tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn search_requested(&self) -> bool {
         self.state.load(Ordering::Relaxed) & SEARCH_REQUESTED != 0
     }

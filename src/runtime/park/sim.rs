@@ -85,6 +85,7 @@ impl Sim {
         self.done.load(Ordering::Acquire)
     }
 
+    #[cfg(not(loom))]
     pub(super) fn queued(&self) -> usize {
         self.queued.load(Ordering::Acquire)
     }
