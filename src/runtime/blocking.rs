@@ -1,9 +1,10 @@
 //! `spawn_blocking`: a process-wide pool of threads for calls that would block a worker.
 
-use super::join::{JoinError, JoinHandle, JoinInner};
+use super::join::{HasJoin, JoinError, JoinHandle, JoinInner};
+use super::rc::{Rc, RcInner};
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 /// Most threads the pool runs at once; further jobs queue.
@@ -40,7 +41,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let inner = Arc::new(JoinInner::new());
+    let inner = Rc::new(JoinInner::new());
     let done = inner.clone();
     let job: Job = Box::new(move || {
         let result = catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::panic);
@@ -61,7 +62,10 @@ where
         // If no thread could be started the job waits for a running one; with none at all
         // it waits for the next spawn_blocking to try again.
     }
-    JoinHandle::new(inner, None)
+    JoinHandle::new(
+        Rc::unsize(inner, |p| p as *mut RcInner<dyn HasJoin<T>>),
+        None,
+    )
 }
 
 fn pool_thread() {

@@ -3,6 +3,7 @@
 use super::fiber::{Fiber, Task};
 use super::join::{HasJoin, JoinError, JoinHandle, JoinInner};
 use super::park::MAX_WORKERS;
+use super::rc::{Rc, RcInner};
 use super::worker::{self, Placement, Shared};
 use std::cell::UnsafeCell;
 use std::io;
@@ -313,7 +314,7 @@ where
         func: UnsafeCell::new(Some(f)),
         join: JoinInner::<T>::new(),
     };
-    let fiber: Arc<Fiber<SpawnTask<F, T>>> = Fiber::new(
+    let fiber: Rc<Fiber<SpawnTask<F, T>>> = Fiber::new(
         shared.clone(),
         id,
         opts.name.map(String::into_boxed_str),
@@ -321,18 +322,18 @@ where
         opts.migratable,
         task,
     );
-    let target: Arc<dyn HasJoin<T> + '_> = fiber.clone();
-    let fiber: Arc<Fiber<dyn Task + '_>> = fiber;
+    let target = Rc::unsize(fiber.clone(), |p| p as *mut RcInner<dyn HasJoin<T> + '_>);
+    let fiber = Rc::unsize(fiber, |p| p as *mut RcInner<Fiber<dyn Task + '_>>);
     // SAFETY: only lifetimes change. The caller's contract keeps what F and T borrow alive
     // until the fiber finished or was cancelled, which is when F is consumed and the
     // result handed over (or dropped by the scope); what outlives that in the allocation
     // is `None` and an emptied slot.
     let fiber = unsafe {
-        std::mem::transmute::<Arc<Fiber<dyn Task + '_>>, Arc<Fiber<dyn Task + 'static>>>(fiber)
+        std::mem::transmute::<Rc<Fiber<dyn Task + '_>>, Rc<Fiber<dyn Task + 'static>>>(fiber)
     };
     // SAFETY: as above.
     let target = unsafe {
-        std::mem::transmute::<Arc<dyn HasJoin<T> + '_>, Arc<dyn HasJoin<T> + 'static>>(target)
+        std::mem::transmute::<Rc<dyn HasJoin<T> + '_>, Rc<dyn HasJoin<T> + 'static>>(target)
     };
     worker::spawn_fiber(shared, fiber, opts.placement);
     JoinHandle::new(target, Some(id))

@@ -7,6 +7,7 @@
 //! fiber as parked (RUNNING -> 0) only after the switch has saved its context; if a wake
 //! arrived while it ran (RUNNING | NOTIFIED), the worker requeues it instead.
 
+use super::rc::Rc;
 use super::worker::{self, Shared};
 use crate::loom::AtomicUsize as StateWord;
 use crate::{Coroutine, Yielder};
@@ -115,7 +116,7 @@ pub(crate) trait Task: Send + Sync {
     unsafe fn cancel(&self);
 }
 
-pub(crate) type FiberRef = Arc<Fiber>;
+pub(crate) type FiberRef = Rc<Fiber>;
 
 /// The shared part of a fiber: everything wakers and joiners touch is atomic; the body
 /// and yielder belong to whichever worker runs the fiber (see the SAFETY note on Sync).
@@ -162,8 +163,8 @@ impl<T: Task> Fiber<T> {
         stack_size: usize,
         migratable: bool,
         task: T,
-    ) -> Arc<Fiber<T>> {
-        Arc::new(Fiber {
+    ) -> Rc<Fiber<T>> {
+        Rc::new(Fiber {
             state: FiberState::new_queued(),
             id,
             name,
@@ -184,9 +185,11 @@ impl Fiber {
     /// Makes the fiber runnable if it is parked; otherwise makes sure a running fiber that
     /// is about to park runs again. Callable from any thread.
     #[inline]
-    pub(crate) fn wake(self: &Arc<Self>) {
+    pub(crate) fn wake(&self) {
         if self.state.notify() {
-            worker::schedule(self.clone());
+            // SAFETY: every fiber lives in the `Rc` that `Fiber::new` made, and `&self`
+            // comes from one that is alive.
+            worker::schedule(unsafe { Rc::increment_and_get(self) });
         }
     }
 
@@ -266,12 +269,9 @@ pub(crate) fn current_fiber() -> Option<FiberRef> {
     worker::with_current_fiber(|f| {
         f.map(|f| {
             let p: *const Fiber = f;
-            // SAFETY: `f` lives in an `Arc` (every fiber is a `FiberRef`) that its worker
+            // SAFETY: `f` lives in an `Rc` (every fiber is a `FiberRef`) that its worker
             // holds while it runs; we add one owner and take it.
-            unsafe {
-                Arc::increment_strong_count(p);
-                Arc::from_raw(p)
-            }
+            unsafe { Rc::increment_and_get(p) }
         })
     })
 }

@@ -2,6 +2,7 @@
 
 use super::fiber::{self, FiberRef};
 use super::join_state::JoinState;
+use super::rc::Rc;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -213,15 +214,12 @@ impl<T: Send> HasJoin<T> for JoinInner<T> {
 
 /// An owned permission to wait for a fiber's result. Dropping it detaches the fiber.
 pub struct JoinHandle<T> {
-    target: std::sync::Arc<dyn HasJoin<T>>,
+    target: Rc<dyn HasJoin<T>>,
     fiber: Option<super::FiberId>,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(
-        target: std::sync::Arc<dyn HasJoin<T>>,
-        fiber: Option<super::FiberId>,
-    ) -> Self {
+    pub(crate) fn new(target: Rc<dyn HasJoin<T>>, fiber: Option<super::FiberId>) -> Self {
         JoinHandle { target, fiber }
     }
 
@@ -241,7 +239,7 @@ impl<T> JoinHandle<T> {
         self.inner_ref().is_done()
     }
 
-    pub(crate) fn target(&self) -> &std::sync::Arc<dyn HasJoin<T>> {
+    pub(crate) fn target(&self) -> &Rc<dyn HasJoin<T>> {
         &self.target
     }
 

@@ -8,7 +8,8 @@
 //! - `inbox`: the cross-thread queue through which wake-ups of started fibers reach
 //!   their home worker;
 //! - `join_state`: the wait protocol of a join slot (one atomic word, waiters on the side);
-//! - `timers`: each worker's cancellable timers.
+//! - `timers`: each worker's cancellable timers;
+//! - `rc`: the reference-counted pointer fibers live behind, with a per-thread block cache.
 
 mod api;
 mod blocking;
@@ -17,6 +18,7 @@ pub(crate) mod fiber;
 mod join;
 mod join_state;
 pub(crate) mod local;
+mod rc;
 mod scope;
 mod timers;
 mod worker;

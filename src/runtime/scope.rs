@@ -3,6 +3,7 @@
 use super::builder::{SpawnOptions, spawn_unchecked};
 use super::fiber::{current_fiber, not_in_fiber};
 use super::join::{HasJoin, JoinError, JoinHandle};
+use super::rc::Rc;
 use super::worker::Shared;
 use std::any::Any;
 use std::marker::PhantomData;
@@ -16,7 +17,7 @@ trait Child: Send + Sync {
 }
 
 /// A scoped child's join slot, seen through its fiber.
-struct ChildOf<T>(Arc<dyn HasJoin<T>>);
+struct ChildOf<T>(Rc<dyn HasJoin<T>>);
 
 impl<T> Child for ChildOf<T> {
     fn wait(&self) {

@@ -6,6 +6,7 @@ use super::fiber::{Body, Fiber, FiberId, FiberRef, Suspend};
 use super::inbox::Inbox;
 use super::park::{Driver, Idle, ThreadDriver};
 use super::queue::{self, Local, Steal};
+use super::rc::Rc;
 use super::timers::{TimerKey, Timers};
 use crate::{Builder as CoroutineBuilder, CoroutineResult, StackPool, StackPoolConfig, Yielder};
 use crossbeam_utils::CachePadded;
@@ -656,7 +657,7 @@ fn start_coroutine(fiber: &FiberRef) -> Option<crate::Coroutine<(), Suspend, ()>
     if let Some(name) = &fiber.name {
         builder = builder.name(name.to_string());
     }
-    let me = FiberPtr(Arc::as_ptr(fiber));
+    let me = FiberPtr(Rc::as_ptr(fiber));
     let built = builder.build(move |y: &Yielder<(), Suspend>, ()| {
         // SAFETY: the coroutine runs only inside `run_fiber` or `shutdown`, which hold a
         // reference to the fiber throughout, so it outlives every use below.
