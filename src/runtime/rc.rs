@@ -94,8 +94,8 @@ impl<T: ?Sized> Rc<T> {
         let offset = size_of::<AtomicUsize>().next_multiple_of(align);
         // `byte_sub` keeps the metadata (a vtable for `dyn`), and the cast keeps it too.
         let inner = data.wrapping_byte_sub(offset) as *mut RcInner<T>;
-        // SAFETY: `inner` is the start of that live allocation.
         let this = Rc {
+            // SAFETY: `inner` is the start of that live allocation, so not null.
             ptr: unsafe { NonNull::new_unchecked(inner) },
             _owns: PhantomData,
         };
