@@ -156,6 +156,7 @@ unsafe impl<T: ?Sized + Task> Sync for Fiber<T> {}
 unsafe impl<T: ?Sized + Task> Send for Fiber<T> {}
 
 impl<T: Task> Fiber<T> {
+    #[inline]
     pub(crate) fn new(
         shared: Arc<Shared>,
         id: FiberId,
@@ -164,7 +165,7 @@ impl<T: Task> Fiber<T> {
         migratable: bool,
         task: T,
     ) -> Rc<Fiber<T>> {
-        Rc::new(Fiber {
+        Rc::new_with(|| Fiber {
             state: FiberState::new_queued(),
             id,
             name,

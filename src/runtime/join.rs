@@ -1,7 +1,7 @@
 //! Join handles: how a fiber's (or blocking job's) result reaches whoever waits for it.
 
 use super::fiber::{self, FiberRef};
-use super::join_state::JoinState;
+use super::join_state::{JoinState, WaiterSlot};
 use super::rc::Rc;
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -156,9 +156,7 @@ impl<T> JoinInner<T> {
     pub(crate) fn complete(&self, result: Result<T, JoinError>) {
         // SAFETY: the only write; readers read only after seeing the slot done.
         unsafe { *self.result.get() = Some(result) };
-        if let Some(waiters) = self.state.complete() {
-            waiters.into_iter().for_each(Waiter::wake);
-        }
+        self.state.complete(Waiter::wake);
     }
 
     #[inline]
@@ -171,16 +169,22 @@ impl<T> JoinInner<T> {
     /// # Safety
     /// At most one caller ever (the JoinHandle consumes itself).
     pub(crate) unsafe fn join(&self) -> Result<T, JoinError> {
-        self.wait_done();
+        // SAFETY: the one join (the caller's contract) is the joiner's one wait.
+        unsafe { self.wait_done(WaiterSlot::Joiner) };
         // SAFETY: `is_done` was observed (an acquire), so the write in `complete` is
         // visible, and we are the only reader.
         unsafe { (*self.result.get()).take() }.expect("fibra: join result taken twice")
     }
 
-    /// Waits until the result is in, without taking it.
+    /// Waits until the result is in, without taking it, as the waiter `slot` stands for.
+    ///
+    /// # Safety
+    /// Called at most once per slot: by the one `join`, and by the scope that spawned the
+    /// fiber.
     #[inline]
-    pub(crate) fn wait_done(&self) {
-        if !self.is_done() && self.state.register(Waiter::current()) {
+    pub(crate) unsafe fn wait_done(&self, slot: WaiterSlot) {
+        // SAFETY: the caller's contract is `register`'s.
+        if !self.is_done() && unsafe { self.state.register(slot, Waiter::current()) } {
             while !self.is_done() {
                 wait_for_wake();
             }

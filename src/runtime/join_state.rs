@@ -1,112 +1,105 @@
-//! The wait protocol of a join slot: one state word, and a list of waiters that only the
-//! slow paths touch. Generic over the waiter so the loom models can run it with a waiter
-//! loom understands.
+//! The wait protocol of a join slot: one state word and two waiter slots, no lock. Generic
+//! over the waiter so the loom models can run it with a waiter loom understands.
+//!
+//! A result has at most two waiters, each with a slot of its own: the one `JoinHandle`
+//! (consumed by `join`, so it waits at most once) and the scope that spawned the fiber
+//! (which waits once for each child). A slot has one writer, so registering is: write the
+//! slot, then set its bit in the state word. Completing is one swap to DONE; the bits it
+//! replaced say which slots to take.
 
-use crate::loom::{AtomicUsize, Mutex, Ordering};
+use crate::loom::{AtomicUsize, Ordering, UnsafeCell};
 
-/// No result and no one waiting.
-const EMPTY: usize = 0;
-/// Someone waits: `complete` must take what `waiters` holds and wake it.
-const WAITING: usize = 1;
 /// The result is in.
-const DONE: usize = 2;
+const DONE: usize = 1;
 
-/// A join slot's state: EMPTY, WAITING or DONE, so that completing is one swap unless
-/// someone waits, and any number of waiters (the joiner, and the scope that spawned the
-/// fiber, may wait at once).
+/// Which of the two waiters a caller is; each has a slot of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaiterSlot {
+    /// The `JoinHandle` (at most one `join`).
+    Joiner = 0,
+    /// The scope that spawned the fiber.
+    Scope = 1,
+}
+
+impl WaiterSlot {
+    /// The state bit that says this slot holds a waiter.
+    #[inline]
+    const fn bit(self) -> usize {
+        2 << self as usize
+    }
+}
+
+/// A join slot's state: DONE, plus one bit per occupied waiter slot.
 pub(crate) struct JoinState<W> {
     state: AtomicUsize,
-    waiters: Mutex<Waiters<W>>,
+    waiters: [UnsafeCell<Option<W>>; 2],
 }
 
-/// The waiters of one slot: one inline (the usual case), more in a vector.
-pub(crate) struct Waiters<W> {
-    first: Option<W>,
-    more: Vec<W>,
-}
-
-impl<W> Waiters<W> {
-    const fn new() -> Self {
-        Waiters {
-            first: None,
-            more: Vec::new(),
-        }
-    }
-
-    /// Every waiter, in registration order.
-    pub(crate) fn into_iter(self) -> impl Iterator<Item = W> {
-        self.first.into_iter().chain(self.more)
-    }
-}
+// SAFETY: a waiter slot is written only by its one waiter (the handle, the scope) while its
+// bit is clear, and read only by the completer after its swap took the bit, or by the
+// waiter after its own failed registration, never both (see `register` and `complete`).
+// `W` moves between those threads, hence `W: Send`.
+unsafe impl<W: Send> Sync for JoinState<W> {}
 
 impl<W> JoinState<W> {
     pub(crate) fn new() -> Self {
         JoinState {
-            state: AtomicUsize::new(EMPTY),
-            waiters: Mutex::new(Waiters::new()),
+            state: AtomicUsize::new(0),
+            waiters: [UnsafeCell::new(None), UnsafeCell::new(None)],
         }
     }
 
-    fn lock(&self) -> impl core::ops::DerefMut<Target = Waiters<W>> + '_ {
-        // A panic under the lock (only an allocation failure in `register` could) leaves
-        // the list consistent: carry on.
-        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Marks the slot done; call after writing the result. Returns the waiters to wake
-    /// (`None`, without touching the lock, when nobody waited).
+    /// Marks the slot done; call after writing the result. Calls `wake` with each waiter
+    /// that registered before.
     #[inline]
-    pub(crate) fn complete(&self) -> Option<Waiters<W>> {
+    pub(crate) fn complete(&self, mut wake: impl FnMut(W)) {
         // AcqRel: the release half pairs with the acquire in `is_done` (and in `register`'s
-        // failed CAS), publishing the result; the acquire half pairs with the release CAS
-        // in `register` that set WAITING.
-        if self.state.swap(DONE, Ordering::AcqRel) == WAITING {
-            Some(self.take_waiters())
-        } else {
-            None
+        // failure path), publishing the result; the acquire half pairs with the release
+        // `fetch_or` in `register`, so the waiter's slot write is visible here.
+        let prev = self.state.swap(DONE, Ordering::AcqRel);
+        debug_assert_eq!(prev & DONE, 0, "a join slot completed twice");
+        for slot in [WaiterSlot::Joiner, WaiterSlot::Scope] {
+            if prev & slot.bit() != 0 {
+                // SAFETY: the bit was set, so the waiter wrote its slot and will not touch it
+                // again (it sees DONE from now on); our swap took the bit, so no one else
+                // reads it.
+                let waiter = self.waiters[slot as usize].with_mut(|w| unsafe { (*w).take() });
+                if let Some(w) = waiter {
+                    wake(w);
+                }
+            }
         }
-    }
-
-    #[cold]
-    fn take_waiters(&self) -> Waiters<W> {
-        // Every waiter pushed its entry before setting WAITING, under this lock.
-        core::mem::replace(&mut *self.lock(), Waiters::new())
     }
 
     /// Whether the result is in (and visible to the caller).
     #[inline]
     pub(crate) fn is_done(&self) -> bool {
         // Acquire: pairs with the release half of the swap in `complete`.
-        self.state.load(Ordering::Acquire) == DONE
+        self.state.load(Ordering::Acquire) & DONE != 0
     }
 
-    /// Registers `waiter` to be handed back by `complete`. Returns false, dropping it, if
-    /// the result is in already; true means `complete` will return it, so the caller may
-    /// sleep until woken (re-checking `is_done` after each wake-up).
-    #[cold]
-    pub(crate) fn register(&self, waiter: W) -> bool {
-        let mut waiters = self.lock();
-        // Push, then announce, under the lock: a `complete` whose swap comes after our CAS
-        // finds WAITING and takes the lock after us, so it takes our entry; one whose swap
-        // came first makes the CAS fail, and we take our entry back.
-        match waiters.first {
-            None => waiters.first = Some(waiter),
-            Some(_) => waiters.more.push(waiter),
+    /// Registers `waiter` in `slot`, to be handed to `complete`'s `wake`. Returns false,
+    /// dropping it, if the result is in already; true means it will be woken, so the caller
+    /// may sleep until then (re-checking `is_done` after each wake-up).
+    ///
+    /// # Safety
+    /// Only the one waiter `slot` stands for calls this, and at most once.
+    #[inline]
+    pub(crate) unsafe fn register(&self, slot: WaiterSlot, waiter: W) -> bool {
+        let cell = &self.waiters[slot as usize];
+        // SAFETY: our bit is clear (we register once), so the completer does not read the
+        // slot, and we are its only writer.
+        cell.with_mut(|w| unsafe { *w = Some(waiter) });
+        // Release: pairs with the acquire half of the swap in `complete`, publishing the
+        // slot. Acquire: if DONE is already set, the result must be visible to our caller.
+        let prev = self.state.fetch_or(slot.bit(), Ordering::AcqRel);
+        if prev & DONE != 0 {
+            // The completer swapped before us and did not take the slot: take it back.
+            // SAFETY: as above; the completer is done with the state word.
+            drop(cell.with_mut(|w| unsafe { (*w).take() }));
+            return false;
         }
-        // Release: pairs with the acquire half of the swap in `complete`. Acquire on
-        // failure: the state is DONE, and the result must be visible to our caller.
-        match self
-            .state
-            .compare_exchange(EMPTY, WAITING, Ordering::Release, Ordering::Acquire)
-        {
-            Ok(_) | Err(WAITING) => true,
-            Err(_) => {
-                if waiters.more.pop().is_none() {
-                    waiters.first = None;
-                }
-                false
-            }
-        }
+        true
     }
 }
 
@@ -117,27 +110,26 @@ mod loom_tests {
     use loom::sync::atomic::AtomicBool;
     use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering::Relaxed};
 
-    /// A completer races two waiters (a joiner and a scope): every waiter that registered
-    /// is handed back by `complete` (woken) exactly once, the result written before
-    /// `complete` is visible once `is_done` says so, and a waiter that was refused saw
-    /// the slot done. (The waiters do not spin on `is_done`: loom cannot bound a spin.)
+    /// A completer races both waiters (the joiner and the scope): every waiter that
+    /// registered is woken exactly once and a refused one never, the result written before
+    /// `complete` is visible once `is_done` says so, and a refused waiter saw the slot
+    /// done. (The waiters do not spin on `is_done`: loom cannot bound a spin.)
     #[test]
     fn loom_join_complete_races_two_waiters() {
         static EXECUTIONS: StdAtomicUsize = StdAtomicUsize::new(0);
         loom::model(|| {
             EXECUTIONS.fetch_add(1, Relaxed);
             let slot = Arc::new((JoinState::<Arc<AtomicBool>>::new(), AtomicUsize::new(0)));
-            let waiters: Vec<_> = (0..2)
-                .map(|_| {
+            let waiters: Vec<_> = [WaiterSlot::Joiner, WaiterSlot::Scope]
+                .into_iter()
+                .map(|which| {
                     let slot = slot.clone();
                     loom::thread::spawn(move || {
                         let woken = Arc::new(AtomicBool::new(false));
-                        let registered = slot.0.register(woken.clone());
-                        if !registered {
-                            // Refused: the result is in, and visible.
-                            assert!(slot.0.is_done(), "refused while not done");
-                            assert_eq!(slot.1.load(Ordering::Relaxed), 42, "result not visible");
-                        } else if slot.0.is_done() {
+                        // SAFETY: this thread is the one waiter of `which`, registering once.
+                        let registered = unsafe { slot.0.register(which, woken.clone()) };
+                        if !registered || slot.0.is_done() {
+                            assert!(registered || slot.0.is_done(), "refused while not done");
                             assert_eq!(slot.1.load(Ordering::Relaxed), 42, "result not visible");
                         }
                         // (A real waiter now sleeps until woken; the wake is checked below.)
@@ -146,11 +138,9 @@ mod loom_tests {
                 })
                 .collect();
             slot.1.store(42, Ordering::Relaxed);
-            if let Some(ws) = slot.0.complete() {
-                for w in ws.into_iter() {
-                    assert!(!w.swap(true, Ordering::Relaxed), "woken twice");
-                }
-            }
+            slot.0.complete(|w| {
+                assert!(!w.swap(true, Ordering::Relaxed), "woken twice");
+            });
             for h in waiters {
                 let (registered, woken) = h.join().unwrap();
                 assert_eq!(

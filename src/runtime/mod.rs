@@ -7,7 +7,7 @@
 //!   bookkeeping that decides whom to wake;
 //! - `inbox`: the cross-thread queue through which wake-ups of started fibers reach
 //!   their home worker;
-//! - `join_state`: the wait protocol of a join slot (one atomic word, waiters on the side);
+//! - `join_state`: the wait protocol of a join slot (one atomic word, two waiter slots);
 //! - `timers`: each worker's cancellable timers;
 //! - `rc`: the reference-counted pointer fibers live behind, with a per-thread block cache.
 

@@ -44,15 +44,22 @@ impl<T> Rc<T> {
     /// Moves `data` into a new allocation with a count of one.
     #[inline]
     pub(crate) fn new(data: T) -> Rc<T> {
+        Rc::new_with(|| data)
+    }
+
+    /// Allocates, then builds the value in place with `make` (a large value built by the
+    /// caller and then moved in costs a copy; built here, the compiler can write it
+    /// straight into the block).
+    #[inline(always)]
+    pub(crate) fn new_with(make: impl FnOnce() -> T) -> Rc<T> {
         let layout = Layout::new::<RcInner<T>>();
         let p = block_alloc(layout).cast::<RcInner<T>>();
-        // SAFETY: `p` is a fresh block of `layout`, which fits `RcInner<T>`.
+        // SAFETY: `p` is a fresh block of `layout`, which fits `RcInner<T>`. (If `make`
+        // panics the block leaks, which is safe.)
         unsafe {
-            p.as_ptr().write(RcInner {
-                strong: AtomicUsize::new(1),
-                data,
-            })
-        };
+            (&raw mut (*p.as_ptr()).strong).write(AtomicUsize::new(1));
+            (&raw mut (*p.as_ptr()).data).write(make());
+        }
         Rc {
             ptr: p,
             _owns: PhantomData,
@@ -74,7 +81,7 @@ impl<T: ?Sized> Rc<T> {
     }
 
     /// Whether both point at the same allocation.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn ptr_eq(a: &Rc<T>, b: &Rc<T>) -> bool {
         core::ptr::addr_eq(a.ptr.as_ptr(), b.ptr.as_ptr())
     }

@@ -3,6 +3,7 @@
 use super::builder::{SpawnOptions, spawn_unchecked};
 use super::fiber::{current_fiber, not_in_fiber};
 use super::join::{HasJoin, JoinError, JoinHandle};
+use super::join_state::WaiterSlot;
 use super::rc::Rc;
 use super::worker::Shared;
 use std::any::Any;
@@ -21,7 +22,8 @@ struct ChildOf<T>(Rc<dyn HasJoin<T>>);
 
 impl<T> Child for ChildOf<T> {
     fn wait(&self) {
-        self.0.join_inner().wait_done();
+        // SAFETY: the scope waits for each child once, after its closure returned.
+        unsafe { self.0.join_inner().wait_done(WaiterSlot::Scope) };
     }
     fn take_unjoined_panic(&self) -> Option<Box<dyn Any + Send>> {
         // SAFETY: called by the scope after every child finished and every handle (which
