@@ -1,6 +1,8 @@
 //! How many guard pages the process can afford.
 //!
-//! Every guarded stack is two kernel memory mappings (the guard and the stack), and Linux
+//! Every guarded stack is two kernel memory mappings (the guard and the stack) where the
+//! guard is an `mprotect`ed page (one on Linux 6.13+, whose guard regions live in the page
+//! tables; the budget still counts two, to hold on every kernel), and Linux
 //! caps a process at `vm.max_map_count` mappings (65 530 by default). Past the cap mmap and
 //! mprotect fail with ENOMEM, so a library that guards every stack dies at about 30 000
 //! live coroutines. Under [`StackPolicy::Auto`] fibra guards stacks while a budget allows
