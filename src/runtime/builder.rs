@@ -383,4 +383,8 @@ where
     fn join_inner(&self) -> &JoinInner<T> {
         &self.task.join
     }
+
+    fn fiber(&self) -> Option<&Fiber<dyn Task + '_>> {
+        Some(self)
+    }
 }

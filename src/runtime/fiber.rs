@@ -13,7 +13,7 @@ use crate::loom::AtomicUsize as StateWord;
 use crate::{Coroutine, Yielder};
 use std::cell::UnsafeCell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 pub(crate) const RUNNING: usize = 1;
@@ -127,6 +127,10 @@ pub(crate) struct Fiber<T: ?Sized + Task = dyn Task> {
     pub(crate) stack_size: usize,
     /// Whether the spawner allowed the fiber to resume on any worker (unsafe opt-in).
     pub(crate) migratable: bool,
+    /// Set by whoever takes the right to start the fiber: the worker that pops it from a
+    /// run queue, or a joiner that runs it at once (`worker::run_unstarted_now`). Run
+    /// queues may then still hold the fiber; whoever pops it loses the claim and drops it.
+    start_claim: AtomicBool,
     /// The worker that started the fiber; meaningless before it starts (it may be stolen
     /// until then). Written by the starting worker before the fiber can park, read by
     /// wakers after their fetch_or observed it parked (which the worker's release CAS
@@ -171,6 +175,7 @@ impl<T: Task> Fiber<T> {
             name,
             stack_size,
             migratable,
+            start_claim: AtomicBool::new(false),
             home: AtomicUsize::new(usize::MAX),
             shared,
             body: UnsafeCell::new(Body::NotStarted),
@@ -210,6 +215,19 @@ impl Fiber {
             self.mark_done();
         }
     }
+
+    /// Cancels a fiber taken from a run queue that never started, unless someone else
+    /// claimed its start (and so owns its body). Migratable fibers are not claimed (their
+    /// queue entries may be resumptions), so for them only the body tells.
+    ///
+    /// # Safety
+    /// As [`Fiber::cancel_if_unstarted`]: the caller popped the fiber from a run queue.
+    pub(crate) unsafe fn cancel_queued(&self) {
+        if self.migratable || self.claim_start() {
+            // SAFETY: we hold the start claim (or, migratable, the caller's contract).
+            unsafe { self.cancel_if_unstarted() };
+        }
+    }
 }
 
 impl<T: ?Sized + Task> Fiber<T> {
@@ -227,6 +245,15 @@ impl<T: ?Sized + Task> Fiber<T> {
 
     pub(crate) fn start_running(&self) {
         self.state.start_running();
+    }
+
+    /// Takes the right to start this fiber; false if someone already took it.
+    #[inline]
+    pub(crate) fn claim_start(&self) -> bool {
+        // AcqRel: one claimer wins; the winner goes on to touch the body, which the loser
+        // never does, so no data passes through this flag (the fiber's contents were
+        // published by the queue or handle that gave us the fiber). AcqRel keeps it simple.
+        !self.start_claim.swap(true, Ordering::AcqRel)
     }
 
     pub(crate) fn finish_running(&self, why: Suspend) -> bool {

@@ -22,6 +22,7 @@ struct ChildOf<T>(Rc<dyn HasJoin<T>>);
 
 impl<T> Child for ChildOf<T> {
     fn wait(&self) {
+        super::join::run_if_unstarted(&*self.0);
         // SAFETY: the scope waits for each child once, after its closure returned.
         unsafe { self.0.join_inner().wait_done(WaiterSlot::Scope) };
     }

@@ -162,15 +162,15 @@ impl Shared {
             .drain(..)
             .collect();
         for fiber in injected {
-            // SAFETY: the workers are gone; nobody else runs these fibers.
-            unsafe { fiber.cancel_if_unstarted() };
+            // SAFETY: the workers are gone; taken from the global run queue.
+            unsafe { fiber.cancel_queued() };
         }
         for w in self.workers.iter() {
             // The worker put its queue back when it stopped (or never took it).
             if let Some(local) = w.local.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 while let Some(fiber) = local.pop() {
-                    // SAFETY: as above.
-                    unsafe { fiber.cancel_if_unstarted() };
+                    // SAFETY: as above, from a worker's run queue.
+                    unsafe { fiber.cancel_queued() };
                 }
             }
             let mut woken = VecDeque::new();
@@ -233,6 +233,11 @@ pub(crate) struct Core {
     ready: RefCell<VecDeque<FiberRef>>,
     lifo: RefCell<Option<FiberRef>>,
     lifo_streak: Cell<u32>,
+    /// A fiber whose start a joiner claimed (`run_unstarted_now`): runs next.
+    run_next: RefCell<Option<FiberRef>>,
+    /// The fiber most recently woken by this worker itself: runs next, within the LIFO
+    /// streak limit (the woken-fiber counterpart of `lifo`).
+    ready_next: RefCell<Option<FiberRef>>,
     timers: RefCell<Timers<FiberRef>>,
     tick: Cell<u64>,
     /// Started, unfinished fibers of this worker, for shutdown.
@@ -278,16 +283,21 @@ pub(crate) fn schedule(fiber: FiberRef) {
         return;
     }
     let home = fiber.home();
-    let local = with_core(|core| match core {
-        Some(core) if core.index == home && Arc::ptr_eq(&core.shared, fiber.shared()) => {
-            core.ready.borrow_mut().push_back(fiber.clone());
-            true
+    let mut fiber = Some(fiber);
+    with_core(|core| match (core, &fiber) {
+        (Some(core), Some(f)) if core.index == home && Arc::ptr_eq(&core.shared, f.shared()) => {
+            // Woken on its own worker: it runs next (what it waited for just happened, and
+            // its data is warm), displacing an earlier one to the back of the ready queue.
+            // `MAX_LIFO_STREAK` keeps a pair of fibers waking each other from starving the
+            // rest.
+            let displaced = core.ready_next.replace(fiber.take());
+            if let Some(earlier) = displaced {
+                core.ready.borrow_mut().push_back(earlier);
+            }
         }
-        _ => false,
+        _ => {}
     });
-    if local {
-        return;
-    }
+    let Some(fiber) = fiber else { return };
     let shared = fiber.shared().clone();
     // The pusher that makes the inbox non-empty wakes its owner; later pushers know the
     // owner's next drain takes theirs too.
@@ -399,36 +409,44 @@ impl Core {
         next
     }
 
-    fn next_fiber(&self) -> Option<FiberRef> {
+    /// The next fiber to run, and whether it came from a run queue (so its start must be
+    /// claimed: a joiner may have started it already, see `run_unstarted_now`) rather
+    /// than from the ready queue or a joiner's claim.
+    fn next_fiber(&self) -> Option<(FiberRef, bool)> {
+        if let Some(f) = self.run_next.borrow_mut().take() {
+            return Some((f, false));
+        }
         let tick = self.tick.get();
         self.tick.set(tick + 1);
         self.drain_inbox();
         if tick % GLOBAL_QUEUE_INTERVAL == 0 {
             if let Some(f) = self.shared.pop_injected() {
-                return Some(f);
+                return Some((f, true));
             }
         }
         if self.lifo_streak.get() < MAX_LIFO_STREAK {
+            if let Some(f) = self.ready_next.borrow_mut().take() {
+                self.lifo_streak.set(self.lifo_streak.get() + 1);
+                return Some((f, false));
+            }
             if let Some(f) = self.lifo.borrow_mut().take() {
                 self.lifo_streak.set(self.lifo_streak.get() + 1);
-                return Some(f);
+                return Some((f, true));
             }
         }
         self.lifo_streak.set(0);
+        let ready = || self.ready.borrow_mut().pop_front().map(|f| (f, false));
+        let local = || self.local.pop().map(|f| (f, true));
         // Alternate between woken fibers and new ones so neither starves the other.
         let found = if tick % 2 == 0 {
-            self.ready
-                .borrow_mut()
-                .pop_front()
-                .or_else(|| self.local.pop())
+            ready().or_else(local)
         } else {
-            self.local
-                .pop()
-                .or_else(|| self.ready.borrow_mut().pop_front())
+            local().or_else(ready)
         };
         found
-            .or_else(|| self.lifo.borrow_mut().take())
-            .or_else(|| self.shared.pop_injected())
+            .or_else(|| self.ready_next.borrow_mut().take().map(|f| (f, false)))
+            .or_else(|| self.lifo.borrow_mut().take().map(|f| (f, true)))
+            .or_else(|| self.shared.pop_injected().map(|f| (f, true)))
     }
 
     /// Takes a not-yet-started fiber from another worker.
@@ -444,7 +462,13 @@ impl Core {
         None
     }
 
-    fn run_fiber(&self, fiber: FiberRef) {
+    fn run_fiber(&self, fiber: FiberRef, from_run_queue: bool) {
+        // A fiber in a run queue has not started, unless a joiner claimed it and ran it
+        // (its entry here is stale), or it is migratable (entries in the global queue may
+        // be resumptions; those fibers are never claimed by joiners).
+        if from_run_queue && !fiber.migratable && !fiber.claim_start() {
+            return;
+        }
         fiber.start_running();
         // SAFETY: we popped the fiber from a queue, so this worker alone runs it now.
         let body = unsafe { &mut *fiber.body.get() };
@@ -505,6 +529,8 @@ impl Core {
         let tick = self.tick.get();
         self.tick.set(tick.wrapping_add(1));
         self.ready.borrow().is_empty()
+            && self.ready_next.borrow().is_none()
+            && self.run_next.borrow().is_none()
             && self.lifo.borrow().is_none()
             && self.local.is_empty()
             && self.shared.inject_len.load(Ordering::Relaxed) == 0
@@ -555,7 +581,7 @@ impl Core {
     }
 
     /// Out of local work: search the other workers' queues, if allowed (rule 2).
-    fn search(&self) -> Option<FiberRef> {
+    fn search(&self) -> Option<(FiberRef, bool)> {
         if !self.searching.get() {
             self.searching
                 .set(self.shared.idle.transition_worker_to_searching());
@@ -563,7 +589,9 @@ impl Core {
         if !self.searching.get() {
             return None;
         }
-        self.steal().or_else(|| self.shared.pop_injected())
+        self.steal()
+            .or_else(|| self.shared.pop_injected())
+            .map(|f| (f, true))
     }
 
     /// Sleeps until this worker has something to do: work of its own, or a notifier's
@@ -617,9 +645,9 @@ impl Core {
     fn run(&self) {
         while !self.shared.shutdown.load(Ordering::Acquire) {
             let next_timer = self.fire_timers();
-            if let Some(f) = self.next_fiber().or_else(|| self.search()) {
+            if let Some((f, from_run_queue)) = self.next_fiber().or_else(|| self.search()) {
                 self.stop_searching();
-                self.run_fiber(f);
+                self.run_fiber(f, from_run_queue);
                 continue;
             }
             if !self.idle_spin() {
@@ -633,11 +661,16 @@ impl Core {
     fn shutdown(&self) {
         self.timers.borrow_mut().clear();
         if let Some(fiber) = self.lifo.borrow_mut().take() {
-            // SAFETY: our LIFO slot held it: this worker alone may run it.
+            // SAFETY: taken from our LIFO slot, a run queue.
+            unsafe { fiber.cancel_queued() };
+        }
+        if let Some(fiber) = self.run_next.borrow_mut().take() {
+            // SAFETY: its start was claimed for this worker, which alone may run it.
             unsafe { fiber.cancel_if_unstarted() };
         }
         let ready: Vec<_> = self.ready.borrow_mut().drain(..).collect();
         drop(ready);
+        drop(self.ready_next.borrow_mut().take());
         loop {
             let youngest = self.live.borrow_mut().take_youngest();
             let Some(fiber) = youngest else { break };
@@ -729,6 +762,8 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         ready: RefCell::new(VecDeque::new()),
         lifo: RefCell::new(None),
         lifo_streak: Cell::new(0),
+        run_next: RefCell::new(None),
+        ready_next: RefCell::new(None),
         timers: RefCell::new(Timers::new()),
         tick: Cell::new(0),
         live: RefCell::new(LiveSet::default()),
@@ -747,6 +782,37 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
     if let Some(hook) = &shared.config.on_stop {
         hook();
     }
+}
+
+/// A fiber about to wait for `fiber` runs it next on this worker if it has not started:
+/// it claims the start, so the run-queue entry that holds the fiber becomes stale (its
+/// popper drops it), and puts the fiber in `run_next`. Only from a fiber of the same
+/// runtime (on its worker), for a fiber that is not migratable. Returns whether it did.
+pub(crate) fn run_unstarted_now(fiber: &Fiber<dyn super::fiber::Task + '_>) -> bool {
+    with_core(|core| {
+        let Some(core) = core else { return false };
+        if core.current.get().is_none()
+            || fiber.migratable
+            || !Arc::ptr_eq(&core.shared, fiber.shared())
+            || core.shared.shutdown.load(Ordering::Relaxed)
+            || !fiber.claim_start()
+        {
+            return false;
+        }
+        // SAFETY: every fiber lives in the `Rc` `Fiber::new` made, alive while `fiber` is
+        // borrowed; only the trait object's lifetime bound changes, as when it was queued
+        // (`spawn_unchecked`): whoever spawned it keeps what it borrows alive until it ends.
+        let fiber: FiberRef = unsafe {
+            std::mem::transmute::<Rc<Fiber<dyn super::fiber::Task + '_>>, FiberRef>(
+                Rc::increment_and_get(fiber),
+            )
+        };
+        if let Some(earlier) = core.run_next.borrow_mut().replace(fiber) {
+            // Not expected (the claimer waits right after), but never lose a fiber.
+            core.ready.borrow_mut().push_front(earlier);
+        }
+        true
+    })
 }
 
 /// Spawns a fiber running `f` on the runtime `shared`, from wherever the caller is.
