@@ -4,12 +4,12 @@
 #[cfg(loom)]
 pub(crate) use loom::sync::{
     Mutex,
-    atomic::{AtomicUsize, Ordering, fence},
+    atomic::{AtomicBool, AtomicUsize, Ordering, fence},
 };
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
     Mutex,
-    atomic::{AtomicUsize, Ordering, fence},
+    atomic::{AtomicBool, AtomicUsize, Ordering, fence},
 };
 
 // Wider atomics, `Arc` and a checked cell for the run queue (`runtime::queue`).

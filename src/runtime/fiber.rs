@@ -13,7 +13,7 @@ use crate::loom::AtomicUsize as StateWord;
 use crate::{Coroutine, Yielder};
 use std::cell::UnsafeCell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 pub(crate) const RUNNING: usize = 1;
@@ -93,6 +93,26 @@ impl FiberState {
     }
 }
 
+/// The right to start a fiber, taken once: by the worker that pops it from a run queue, or
+/// by a joiner that runs it at once. The winner alone touches the fiber's body.
+pub(crate) struct StartClaim(crate::loom::AtomicBool);
+
+impl StartClaim {
+    pub(crate) fn new() -> Self {
+        StartClaim(crate::loom::AtomicBool::new(false))
+    }
+
+    /// Takes the claim; false if someone already has it.
+    #[inline]
+    pub(crate) fn claim(&self) -> bool {
+        // AcqRel: the acquire half pairs with the release half of a loser's swap, and
+        // the other way round; a claimer that loses never touches the body, and the
+        // winner's accesses to the body are ordered after whatever the queue or handle
+        // that gave it the fiber published. (Only one swap returns false.)
+        !self.0.swap(true, crate::loom::Ordering::AcqRel)
+    }
+}
+
 /// What a fiber runs on: nothing until it starts (its function is in its task), then its
 /// coroutine.
 pub(crate) enum Body {
@@ -130,7 +150,7 @@ pub(crate) struct Fiber<T: ?Sized + Task = dyn Task> {
     /// Set by whoever takes the right to start the fiber: the worker that pops it from a
     /// run queue, or a joiner that runs it at once (`worker::run_unstarted_now`). Run
     /// queues may then still hold the fiber; whoever pops it loses the claim and drops it.
-    start_claim: AtomicBool,
+    start_claim: StartClaim,
     /// The worker that started the fiber; meaningless before it starts (it may be stolen
     /// until then). Written by the starting worker before the fiber can park, read by
     /// wakers after their fetch_or observed it parked (which the worker's release CAS
@@ -175,7 +195,7 @@ impl<T: Task> Fiber<T> {
             name,
             stack_size,
             migratable,
-            start_claim: AtomicBool::new(false),
+            start_claim: StartClaim::new(),
             home: AtomicUsize::new(usize::MAX),
             shared,
             body: UnsafeCell::new(Body::NotStarted),
@@ -250,10 +270,7 @@ impl<T: ?Sized + Task> Fiber<T> {
     /// Takes the right to start this fiber; false if someone already took it.
     #[inline]
     pub(crate) fn claim_start(&self) -> bool {
-        // AcqRel: one claimer wins; the winner goes on to touch the body, which the loser
-        // never does, so no data passes through this flag (the fiber's contents were
-        // published by the queue or handle that gave us the fiber). AcqRel keeps it simple.
-        !self.start_claim.swap(true, Ordering::AcqRel)
+        self.start_claim.claim()
     }
 
     pub(crate) fn finish_running(&self, why: Suspend) -> bool {
@@ -405,6 +422,38 @@ mod loom_fiber_state {
             } else {
                 assert_eq!(requeued as usize + scheduled, 1, "lost or doubled wake");
             }
+        });
+    }
+
+    /// A worker popping a fiber's stale queue entry races a joiner that wants to run it:
+    /// exactly one wins the start claim, and only the winner touches the body (loom's
+    /// cell checks that the two never access it concurrently).
+    #[test]
+    fn loom_start_claim_has_one_winner() {
+        loom::model(|| {
+            let shared = Arc::new((StartClaim::new(), crate::loom::UnsafeCell::new(0u32)));
+            let claimers: Vec<_> = (0..2)
+                .map(|who| {
+                    let shared = shared.clone();
+                    loom::thread::spawn(move || {
+                        if shared.0.claim() {
+                            // SAFETY: the claim makes us the body's only user.
+                            shared.1.with_mut(|body| unsafe { *body = who + 1 });
+                            true
+                        } else {
+                            false
+                        }
+                    })
+                })
+                .collect();
+            let winners = claimers
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .filter(|won| *won)
+                .count();
+            assert_eq!(winners, 1, "the start was claimed {winners} times");
+            // SAFETY: both claimers are joined.
+            shared.1.with(|body| assert_ne!(unsafe { *body }, 0));
         });
     }
 
