@@ -222,6 +222,12 @@ fn a_tree_joined_depth_first_keeps_few_fibers_alive() {
         peak < 256,
         "{peak} nodes alive at once for a tree of depth 6"
     );
+    // With two workers the other one steals queued children while joiners claim theirs:
+    // every node still runs exactly once.
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    for _ in 0..20 {
+        assert_eq!(rt.block_on(|| node(6)), 4u64.pow(6));
+    }
 }
 
 #[test]
