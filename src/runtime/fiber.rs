@@ -111,6 +111,14 @@ impl StartClaim {
         // that gave it the fiber published. (Only one swap returns false.)
         !self.0.swap(true, crate::loom::Ordering::AcqRel)
     }
+
+    /// Whether the claim was taken (a hint for dropping stale queue entries early).
+    #[inline]
+    pub(crate) fn is_claimed(&self) -> bool {
+        // Relaxed: a true answer is final (nobody clears the flag); a stale false only
+        // keeps an entry queued until it is popped and its claim fails.
+        self.0.load(crate::loom::Ordering::Relaxed)
+    }
 }
 
 /// What a fiber runs on: nothing until it starts (its function is in its task), then its
@@ -271,6 +279,12 @@ impl<T: ?Sized + Task> Fiber<T> {
     #[inline]
     pub(crate) fn claim_start(&self) -> bool {
         self.start_claim.claim()
+    }
+
+    /// Whether someone claimed the start already (a hint: it may change right after).
+    #[inline]
+    pub(crate) fn start_claimed(&self) -> bool {
+        self.start_claim.is_claimed()
     }
 
     pub(crate) fn finish_running(&self, why: Suspend) -> bool {

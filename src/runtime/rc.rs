@@ -234,14 +234,46 @@ thread_local! {
     };
 }
 
-/// A block for `layout`: a cached one if this thread has one of its class.
+/// Blocks a thread moves to, or takes from, the depot at once.
+const DEPOT_BATCH: usize = 1024;
+/// Batches the depot keeps per class; more go back to the system allocator.
+const DEPOT_BATCHES: usize = 8;
+
+/// A batch of free blocks of one class, in the depot.
+struct Batch(Vec<NonNull<u8>>);
+
+// SAFETY: free blocks are plain memory owned by whoever holds the batch.
+unsafe impl Send for Batch {}
+
+/// Batches of free blocks shared by all threads, for when one thread frees what another
+/// allocates (a fiber spawned on one worker and finished on another): a thread whose
+/// cache is full moves a batch here, and a thread whose cache is empty takes one, one
+/// lock per batch. Without it the allocating thread goes back to the system allocator
+/// for every block, and glibc grows and shrinks its heap a page at a time.
+static DEPOT: [std::sync::Mutex<Vec<Batch>>; NUM_CLASSES] =
+    [const { std::sync::Mutex::new(Vec::new()) }; NUM_CLASSES];
+
+fn depot(class: usize) -> std::sync::MutexGuard<'static, Vec<Batch>> {
+    // Only pushes and pops of whole batches happen under the lock: a panic cannot leave
+    // it half done.
+    DEPOT[class].lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A block for `layout`: a cached one if this thread (or the depot) has one of its class.
 #[inline]
 fn block_alloc(layout: Layout) -> NonNull<u8> {
     let (layout, cached) = match class_of(layout) {
         Some(class) => {
             // `try_with`: during thread teardown the cache may be gone already.
             let cached = CACHE
-                .try_with(|c| c.try_borrow_mut().ok()?.classes[class].pop())
+                .try_with(|c| {
+                    let mut cache = c.try_borrow_mut().ok()?;
+                    let blocks = &mut cache.classes[class];
+                    if blocks.is_empty() {
+                        refill(blocks, class);
+                    }
+                    blocks.pop()
+                })
                 .ok()
                 .flatten();
             (class_layout(class), cached)
@@ -252,6 +284,14 @@ fn block_alloc(layout: Layout) -> NonNull<u8> {
         // SAFETY: `layout` has a non-zero size (an `RcInner` holds at least its count).
         NonNull::new(unsafe { alloc(layout) }).unwrap_or_else(|| handle_alloc_error(layout))
     })
+}
+
+#[cold]
+fn refill(blocks: &mut Vec<NonNull<u8>>, class: usize) {
+    if let Some(Batch(batch)) = depot(class).pop() {
+        // `blocks` is empty: take the batch's buffer as it is.
+        *blocks = batch;
+    }
 }
 
 /// Gives back a block from `block_alloc(layout)`.
@@ -269,7 +309,7 @@ unsafe fn block_free(block: NonNull<u8>, layout: Layout) {
                     };
                     let blocks = &mut cache.classes[class];
                     if blocks.len() >= CACHED_PER_CLASS {
-                        return false;
+                        spill(blocks, class);
                     }
                     blocks.push(block);
                     true
@@ -284,6 +324,23 @@ unsafe fn block_free(block: NonNull<u8>, layout: Layout) {
     };
     // SAFETY: allocated by `alloc` with this layout (its class's, when cached).
     unsafe { dealloc(block.as_ptr(), layout) };
+}
+
+/// Moves a batch out of a full cache: to the depot, or back to the system allocator if
+/// the depot is full too.
+#[cold]
+fn spill(blocks: &mut Vec<NonNull<u8>>, class: usize) {
+    let batch = blocks.split_off(blocks.len() - DEPOT_BATCH);
+    let mut depot = depot(class);
+    if depot.len() < DEPOT_BATCHES {
+        depot.push(Batch(batch));
+        return;
+    }
+    drop(depot);
+    for block in batch {
+        // SAFETY: every cached block of this class was allocated with its layout.
+        unsafe { dealloc(block.as_ptr(), class_layout(class)) };
+    }
 }
 
 #[cfg(all(test, not(loom)))]
@@ -351,6 +408,32 @@ mod tests {
         assert_eq!(c.0, 3);
         let big = Rc::new([7u8; 4096]);
         assert_eq!(big[4095], 7);
+    }
+
+    #[test]
+    fn blocks_freed_on_one_thread_are_reused_by_another() {
+        // One thread allocates, another frees: the freeing thread's cache spills into the
+        // depot, from which the allocating thread refills.
+        let n = CACHED_PER_CLASS + 2 * DEPOT_BATCH;
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<Rc<[u64; 40]>>>();
+        let freer = std::thread::spawn(move || {
+            for batch in rx {
+                drop(batch);
+            }
+        });
+        let first: Vec<_> = (0..n).map(|_| Rc::new([0u64; 40])).collect();
+        let addrs: std::collections::HashSet<usize> =
+            first.iter().map(|r| Rc::as_ptr(r) as usize).collect();
+        tx.send(first).unwrap();
+        drop(tx);
+        freer.join().unwrap();
+        // The depot now holds batches of those blocks; this thread's cache is empty.
+        let again: Vec<_> = (0..DEPOT_BATCH).map(|_| Rc::new([1u64; 40])).collect();
+        let reused = again
+            .iter()
+            .filter(|r| addrs.contains(&(Rc::as_ptr(r) as usize)))
+            .count();
+        assert!(reused >= DEPOT_BATCH / 2, "only {reused} blocks came back");
     }
 
     #[test]

@@ -97,11 +97,12 @@ impl Shared {
 
     /// Queues a fiber from outside any worker of this runtime.
     pub(crate) fn inject(&self, fiber: FiberRef) {
-        self.inject
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back(fiber);
-        self.inject_len.fetch_add(1, Ordering::Release);
+        let mut inject = self.inject.lock().unwrap_or_else(|e| e.into_inner());
+        inject.push_back(fiber);
+        // Release: pairs with the acquire in `pop_injected`'s and `has_visible_work`'s
+        // empty checks. The length changes only under the lock, so it is exact there.
+        self.inject_len.store(inject.len(), Ordering::Release);
+        drop(inject);
         self.notify_one();
     }
 
@@ -109,15 +110,12 @@ impl Shared {
         if self.inject_len.load(Ordering::Acquire) == 0 {
             return None;
         }
-        let f = self
-            .inject
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front();
-        if f.is_some() {
-            self.inject_len.fetch_sub(1, Ordering::Relaxed);
-        }
-        f
+        let mut inject = self.inject.lock().unwrap_or_else(|e| e.into_inner());
+        let found = inject.pop_front();
+        // Relaxed: the length only changes under the lock; it is a hint for the empty
+        // check above, whose acquire pairs with the release in `inject`.
+        self.inject_len.store(inject.len(), Ordering::Relaxed);
+        found
     }
 
     /// Call after publishing work any worker may take: wakes a sleeping worker to look
@@ -335,13 +333,19 @@ impl Core {
 
     fn push_run_queue(&self, fiber: FiberRef) {
         self.local.push_back(fiber, |batch| {
-            // Full: half the queue moves to the global queue in one lock.
+            // Full: half the queue moves to the global queue in one lock. Entries of fibers
+            // a joiner has started already (`run_unstarted_now`) are stale: they are
+            // dropped here, after the lock, instead of kept queued.
+            let (live, stale): (Vec<_>, Vec<_>) =
+                batch.partition(|f| f.migratable || !f.start_claimed());
             let mut inject = self.shared.inject.lock().unwrap_or_else(|e| e.into_inner());
-            let before = inject.len();
-            inject.extend(batch);
+            inject.extend(live);
+            // Release: as in `Shared::inject`.
             self.shared
                 .inject_len
-                .fetch_add(inject.len() - before, Ordering::Release);
+                .store(inject.len(), Ordering::Release);
+            drop(inject);
+            drop(stale);
         });
     }
 
