@@ -281,10 +281,12 @@ impl<T: ?Sized + Task> Fiber<T> {
         self.start_claim.claim()
     }
 
-    /// Whether someone claimed the start already (a hint: it may change right after).
+    /// Whether a run-queue entry of this fiber is stale: its start was claimed (by a
+    /// joiner, or by the popper of another entry). Never for migratable fibers, whose
+    /// global-queue entries may be resumptions. A hint: false may turn true right after.
     #[inline]
-    pub(crate) fn start_claimed(&self) -> bool {
-        self.start_claim.is_claimed()
+    pub(crate) fn is_stale(&self) -> bool {
+        !self.migratable && self.start_claim.is_claimed()
     }
 
     pub(crate) fn finish_running(&self, why: Suspend) -> bool {

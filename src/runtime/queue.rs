@@ -37,8 +37,8 @@ use core::mem::MaybeUninit;
 
 use crate::loom::{Arc, AtomicU32, AtomicU64, Ordering::*, UnsafeCell};
 
-/// Number of tasks a worker's queue holds. Under loom a tiny ring, so that models reach
-/// the overflow and wrap-around paths in a few steps.
+/// Number of tasks a worker's queue holds (as in Go and tokio). Under loom a tiny ring, so
+/// that models reach the overflow and wrap-around paths in a few steps.
 pub(crate) const CAPACITY: usize = if cfg!(loom) { 4 } else { 256 };
 
 const CAP: u32 = CAPACITY as u32;
