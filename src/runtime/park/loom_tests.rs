@@ -20,6 +20,22 @@ std::thread_local! {
     static EXECUTIONS: Cell<usize> = const { Cell::new(0) };
 }
 
+/// Starts one loom thread per worker of `sim`, each running the worker loop.
+fn start_workers(sim: &Arc<Sim>) -> Vec<loom::thread::JoinHandle<()>> {
+    (0..sim.drivers.len())
+        .map(|id| {
+            let sim = sim.clone();
+            loom::thread::spawn(move || sim.worker(id))
+        })
+        .collect()
+}
+
+fn join_all(workers: Vec<loom::thread::JoinHandle<()>>) {
+    for w in workers {
+        w.join().unwrap();
+    }
+}
+
 /// Checks `model` under loom with a preemption bound; prints and returns how many
 /// executions loom explored, and fails if that is one.
 fn explore(name: &str, preemptions: usize, model: impl Fn() + Sync + Send + 'static) -> usize {
@@ -109,16 +125,9 @@ fn loom_idle_one_worker_push_races_sleep() {
 fn loom_idle_two_workers_push_races_sleep() {
     explore("loom_idle_two_workers_push_races_sleep", 2, || {
         let sim = Arc::new(Sim::new(2, 1, |_, _| {}));
-        let workers: Vec<_> = (0..2)
-            .map(|id| {
-                let sim = sim.clone();
-                loom::thread::spawn(move || sim.worker(id))
-            })
-            .collect();
+        let workers = start_workers(&sim);
         sim.push();
-        for w in workers {
-            w.join().unwrap();
-        }
+        join_all(workers);
         assert_eq!(sim.done(), 1);
     });
 }
@@ -135,15 +144,8 @@ fn loom_idle_worker_spawns_while_other_sleeps() {
             }
         }));
         sim.push();
-        let workers: Vec<_> = (0..2)
-            .map(|id| {
-                let sim = sim.clone();
-                loom::thread::spawn(move || sim.worker(id))
-            })
-            .collect();
-        for w in workers {
-            w.join().unwrap();
-        }
+        let workers = start_workers(&sim);
+        join_all(workers);
         assert_eq!(sim.done(), 2);
     });
 }
@@ -163,16 +165,9 @@ fn loom_idle_busy_worker_hands_search_on() {
             _ => second_started.notify(),
         }));
         sim.push();
-        let workers: Vec<_> = (0..2)
-            .map(|id| {
-                let sim = sim.clone();
-                loom::thread::spawn(move || sim.worker(id))
-            })
-            .collect();
+        let workers = start_workers(&sim);
         sim.push();
-        for w in workers {
-            w.join().unwrap();
-        }
+        join_all(workers);
         assert_eq!(sim.done(), 2);
     });
 }

@@ -95,7 +95,13 @@ unsafe fn install_guard_region(addr: *mut libc::c_void, len: usize) -> bool {
     }
     // SAFETY: per the caller's contract.
     if unsafe { libc::madvise(addr, len, MADV_GUARD_INSTALL) } == 0 {
-        SUPPORT.store(WORKS, Relaxed);
+        if SUPPORT.load(Relaxed) == UNKNOWN {
+            // Some environments accept any advice and ignore it (qemu-user treats madvise
+            // as a hint): check once that the guard really faults before relying on it.
+            let works = guard_faults(addr);
+            SUPPORT.store(if works { WORKS } else { MISSING }, Relaxed);
+            return works;
+        }
         return true;
     }
     // EINVAL: an older kernel that does not know the advice. Anything else (ENOMEM for
@@ -104,6 +110,26 @@ unsafe fn install_guard_region(addr: *mut libc::c_void, len: usize) -> bool {
         SUPPORT.store(MISSING, Relaxed);
     }
     false
+}
+
+/// Whether reading the byte at `addr` faults: the kernel's own access to it (a `write`
+/// into a pipe) fails with EFAULT instead of raising a signal.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn guard_faults(addr: *mut libc::c_void) -> bool {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return false;
+    }
+    // SAFETY: a write of one byte from `addr`; the kernel checks the address.
+    let n = unsafe { libc::write(fds[1], addr, 1) };
+    let efault = n == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT);
+    // SAFETY: our own descriptors, closed once.
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+    efault
 }
 
 /// Elsewhere: no guard regions, always `mprotect`.
