@@ -242,6 +242,8 @@ pub(crate) struct Core {
     ready: RefCell<VecDeque<FiberRef>>,
     lifo: RefCell<Option<FiberRef>>,
     lifo_streak: Cell<u32>,
+    /// Which of the ready queue and the run queue goes first at the next FIFO pick.
+    ready_turn: Cell<bool>,
     /// A fiber whose start a joiner claimed (`run_unstarted_now`): runs next.
     run_next: RefCell<Option<FiberRef>>,
     /// The fiber most recently woken by this worker itself: runs next, within the LIFO
@@ -478,8 +480,12 @@ impl Core {
         self.lifo_streak.set(0);
         let ready = || self.ready.borrow_mut().pop_front().map(|f| (f, false));
         let local = || self.local.pop().map(|f| (f, true));
-        // Alternate between woken fibers and new ones so neither starves the other.
-        let found = if tick % 2 == 0 {
+        // Alternate between woken fibers and new ones so neither starves the other (a
+        // toggle of its own: a fiber yielding in a loop must not always find the same
+        // parity here, or the fibers behind it never run).
+        let ready_first = !self.ready_turn.get();
+        self.ready_turn.set(ready_first);
+        let found = if ready_first {
             ready().or_else(local)
         } else {
             local().or_else(ready)
@@ -563,12 +569,9 @@ impl Core {
     }
 
     /// Whether a yielding fiber is alone: nothing else is queued on this worker or in the
-    /// global queue, no timer is due, the runtime is not stopping. Also advances the round
-    /// counter, as a trip through the loop would.
+    /// global queue, no timer is due, the runtime is not stopping.
     #[inline]
     fn nothing_else_to_run(&self) -> bool {
-        let tick = self.tick.get();
-        self.tick.set(tick.wrapping_add(1));
         self.ready.borrow().is_empty()
             && self.ready_next.borrow().is_none()
             && self.run_next.borrow().is_none()
@@ -803,6 +806,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         ready: RefCell::new(VecDeque::new()),
         lifo: RefCell::new(None),
         lifo_streak: Cell::new(0),
+        ready_turn: Cell::new(false),
         run_next: RefCell::new(None),
         ready_next: RefCell::new(None),
         timers: RefCell::new(Timers::new()),
