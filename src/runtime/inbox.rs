@@ -218,7 +218,28 @@ mod tests {
 mod loom_tests {
     use super::*;
     use loom::sync::Arc;
+    use loom::thread::JoinHandle;
     use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering::Relaxed};
+
+    /// Items 1 and 2 pushed from two threads of their own.
+    fn push_from_two_threads(inbox: &Arc<Inbox<i32>>) -> Vec<JoinHandle<bool>> {
+        [1, 2]
+            .into_iter()
+            .map(|item| {
+                let inbox = inbox.clone();
+                loom::thread::spawn(move || inbox.push(item))
+            })
+            .collect()
+    }
+
+    /// How many of the joined pushes reported "became non-empty".
+    fn became_non_empty(producers: Vec<JoinHandle<bool>>) -> usize {
+        producers
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|&edge| edge)
+            .count()
+    }
 
     /// Two producers and the owner draining concurrently, then once more after they are
     /// done: every item exactly once, and the number of pushes that reported
@@ -229,19 +250,10 @@ mod loom_tests {
         loom::model(|| {
             EXECUTIONS.fetch_add(1, Relaxed);
             let inbox = Arc::new(Inbox::new());
-            let producers: Vec<_> = [1, 2]
-                .into_iter()
-                .map(|item| {
-                    let inbox = inbox.clone();
-                    loom::thread::spawn(move || inbox.push(item))
-                })
-                .collect();
+            let producers = push_from_two_threads(&inbox);
             let mut out = VecDeque::new();
             let mut nonempty_drains = usize::from(inbox.drain_into(&mut out) > 0);
-            let edges = producers
-                .into_iter()
-                .filter_map(|h| h.join().unwrap().then_some(()))
-                .count();
+            let edges = became_non_empty(producers);
             nonempty_drains += usize::from(inbox.drain_into(&mut out) > 0);
             let mut got: Vec<_> = out.into_iter().collect();
             got.sort_unstable();
@@ -263,18 +275,9 @@ mod loom_tests {
         loom::model(|| {
             EXECUTIONS.fetch_add(1, Relaxed);
             let inbox = Arc::new(Inbox::new());
-            let producers: Vec<_> = [1, 2]
-                .into_iter()
-                .map(|item| {
-                    let inbox = inbox.clone();
-                    loom::thread::spawn(move || inbox.push(item))
-                })
-                .collect();
+            let producers = push_from_two_threads(&inbox);
             let first = inbox.pop();
-            let edges = producers
-                .into_iter()
-                .filter_map(|h| h.join().unwrap().then_some(()))
-                .count();
+            let edges = became_non_empty(producers);
             let mut got: Vec<_> = first.into_iter().collect();
             got.extend(core::iter::from_fn(|| inbox.pop()));
             let mut sorted = got.clone();
