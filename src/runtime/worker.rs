@@ -129,6 +129,33 @@ impl Shared {
         found
     }
 
+    /// Moves a worker's run-queue overflow to the global queue in one lock. Entries queued
+    /// here may turn stale later (a joiner claims them) and wait for a pop; each time the
+    /// queue doubles, those are dropped, so a busy joining program cannot make it grow
+    /// without bound.
+    fn inject_overflow(&self, fibers: Vec<FiberRef>) {
+        if fibers.is_empty() {
+            return;
+        }
+        let mut inject = self.inject.lock().unwrap_or_else(|e| e.into_inner());
+        inject.extend(fibers);
+        let mut purged = VecDeque::new();
+        // Relaxed: written only under the lock we hold.
+        if inject.len() >= self.inject_purge_at.load(Ordering::Relaxed) {
+            let (stale, live): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut *inject)
+                .into_iter()
+                .partition(|f| f.is_stale());
+            *inject = live;
+            purged = stale;
+            self.inject_purge_at
+                .store((2 * inject.len()).max(INJECT_PURGE_MIN), Ordering::Relaxed);
+        }
+        // Release: as in `inject`.
+        self.inject_len.store(inject.len(), Ordering::Release);
+        drop(inject);
+        drop(purged);
+    }
+
     /// Call after publishing work any worker may take: wakes a sleeping worker to look
     /// for it unless one is searching already (see `park`'s module docs).
     #[inline]
@@ -347,44 +374,26 @@ impl Core {
     fn push_run_queue(&self, fiber: FiberRef) {
         let mut requeue = Vec::new();
         self.local.push_back(fiber, |batch| {
-            // Full: the older half of the queue (and the new fiber) come out. Entries of
-            // fibers a joiner started already (`run_unstarted_now`) are stale: dropped.
-            // When a joining program left mostly stale entries, the few live ones go back
-            // to the end of this queue (which now has room) instead of the global queue,
-            // where other workers' regular checks would start them ahead of the joins
-            // that are about to (and where stale entries would pile up).
+            // Full: the older half of the queue (and the new fiber) come out; or, while a
+            // stealer is mid-steal, the new fiber alone. Entries of fibers a joiner
+            // started already (`run_unstarted_now`) are stale: dropped. When dropping them
+            // made room and few live ones are left, those go back to the end of this queue
+            // instead of the global queue, where other workers' regular checks would start
+            // them ahead of the joins about to claim them (and stale ones would pile up).
             let (stale, live): (Vec<_>, Vec<_>) = batch.partition(|f| f.is_stale());
-            drop(stale);
-            if live.len() <= queue::CAPACITY / 4 {
+            if !stale.is_empty() && live.len() <= queue::CAPACITY / 4 {
                 // Pushed once the overflow is over (the ring frees the slots then).
                 requeue = live;
-                return;
+            } else {
+                self.shared.inject_overflow(live);
             }
-            let shared = &self.shared;
-            let mut inject = shared.inject.lock().unwrap_or_else(|e| e.into_inner());
-            inject.extend(live);
-            // Entries queued here may turn stale later (a joiner claims them) and wait for
-            // a pop; each time the queue doubles, drop those, so a busy joining program
-            // cannot make it grow without bound.
-            let mut purged = VecDeque::new();
-            // Relaxed: written only under the lock we hold.
-            if inject.len() >= shared.inject_purge_at.load(Ordering::Relaxed) {
-                let (stale, live): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut *inject)
-                    .into_iter()
-                    .partition(|f| f.is_stale());
-                *inject = live;
-                purged = stale;
-                shared
-                    .inject_purge_at
-                    .store((2 * inject.len()).max(INJECT_PURGE_MIN), Ordering::Relaxed);
-            }
-            // Release: as in `Shared::inject`.
-            shared.inject_len.store(inject.len(), Ordering::Release);
-            drop(inject);
-            drop(purged);
+            drop(stale);
         });
         for f in requeue {
-            self.push_run_queue(f);
+            // Not recursive: if the ring is full again (a stealer is mid-steal), the
+            // rest goes to the global queue.
+            self.local
+                .push_back(f, |batch| self.shared.inject_overflow(batch.collect()));
         }
     }
 
