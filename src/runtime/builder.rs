@@ -5,6 +5,7 @@ use super::join::{HasJoin, JoinError, JoinHandle, JoinInner};
 use super::park::MAX_WORKERS;
 use super::rc::{Rc, RcInner};
 use super::worker::{self, Placement, Shared};
+use std::any::Any;
 use std::cell::UnsafeCell;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -354,17 +355,27 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    unsafe fn run(&self) {
+    unsafe fn run(&self, before_complete: &mut dyn FnMut() -> Option<Box<dyn Any + Send>>) {
         // SAFETY: the Task contract: one call, by the thread running the fiber.
         let f = unsafe { (*self.func.get()).take() }.expect("fibra: a fiber ran twice");
         match catch_unwind(AssertUnwindSafe(f)) {
-            Ok(v) => self.join.complete(Ok(v)),
+            Ok(v) => {
+                let result = match before_complete() {
+                    None => Ok(v),
+                    Some(p) => Err(JoinError::panic(p)),
+                };
+                self.join.complete(result);
+            }
             Err(p) if crate::coroutine::is_forced_unwind(&p) => {
                 // The runtime is dropping this fiber: report it and let the unwind go on.
+                let _ = before_complete();
                 self.join.complete(Err(JoinError::cancelled()));
                 resume_unwind(p)
             }
-            Err(p) => self.join.complete(Err(JoinError::panic(p))),
+            Err(p) => {
+                let _ = before_complete();
+                self.join.complete(Err(JoinError::panic(p)));
+            }
         }
     }
 

@@ -131,12 +131,18 @@ pub(crate) enum Body {
 
 /// The typed part of a fiber, in the same allocation: its function and its join slot.
 pub(crate) trait Task: Send + Sync {
-    /// Runs the fiber's function to the end and delivers its result.
+    /// Runs the fiber's function to the end and delivers its result, calling
+    /// `before_complete` first (the fiber's end-of-life work, such as dropping its
+    /// fiber-locals, must be over before a joiner can see the result). A panic that
+    /// `before_complete` returns becomes the fiber's result if it had none.
     ///
     /// # Safety
     /// Called once, on the fiber's own stack, by the worker running it, and only if
     /// `cancel` was not called.
-    unsafe fn run(&self);
+    unsafe fn run(
+        &self,
+        before_complete: &mut dyn FnMut() -> Option<Box<dyn std::any::Any + Send>>,
+    );
     /// Drops the function without running it and reports the join as cancelled.
     ///
     /// # Safety

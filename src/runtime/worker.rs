@@ -751,9 +751,14 @@ fn start_coroutine(fiber: &FiberRef) -> Option<crate::Coroutine<(), Suspend, ()>
         me.set_yielder(y);
         // Fiber-locals are dropped on the fiber's own stack when it ends, however it ends
         // (returned, or unwound by shutdown).
+        // They are dropped before the result is delivered too, so a joiner sees them gone.
         let guard = ClearLocalsOnDrop(me);
         // SAFETY: the fiber's one run, on its own stack, by its worker.
-        unsafe { guard.0.task.run() };
+        unsafe {
+            guard.0.task.run(&mut || {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| guard.clear())).err()
+            })
+        };
     });
     match built {
         Ok(co) => Some(co),
@@ -774,12 +779,19 @@ unsafe impl Send for FiberPtr {}
 
 struct ClearLocalsOnDrop<'a>(&'a Fiber);
 
-impl Drop for ClearLocalsOnDrop<'_> {
-    fn drop(&mut self) {
+impl ClearLocalsOnDrop<'_> {
+    /// Drops the fiber's locals (each of them once: a later call finds none).
+    fn clear(&self) {
         // SAFETY: runs on the fiber's own stack, on its home thread, with no other borrow
-        // of its locals live.
+        // of its locals live (the fiber's function has returned or is unwinding).
         let mut locals = std::mem::take(unsafe { &mut *self.0.locals.get() });
         locals.clear();
+    }
+}
+
+impl Drop for ClearLocalsOnDrop<'_> {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 
