@@ -36,6 +36,7 @@ mod coroutine;
 mod loom;
 mod runtime;
 mod stack;
+pub mod sync;
 mod sys;
 
 pub use coroutine::{Builder, Coroutine, CoroutineResult, Generator, Yielder, on_stack};

@@ -3,14 +3,24 @@
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
-    Mutex,
+    Mutex, MutexGuard,
     atomic::{AtomicBool, AtomicUsize, Ordering, fence},
 };
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
-    Mutex,
+    Mutex, MutexGuard,
     atomic::{AtomicBool, AtomicUsize, Ordering, fence},
 };
+
+// Thread parking for waiters that are plain threads (`sync::signal`).
+#[cfg(loom)]
+pub(crate) mod thread {
+    pub(crate) use loom::thread::{Thread, current, park};
+}
+#[cfg(not(loom))]
+pub(crate) mod thread {
+    pub(crate) use std::thread::{Thread, current, park, park_timeout};
+}
 
 // Wider atomics, `Arc` and a checked cell for the run queue (`runtime::queue`).
 #[cfg(loom)]
