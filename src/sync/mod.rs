@@ -17,7 +17,17 @@ pub(crate) mod wait_list;
 mod mutex;
 pub(crate) mod raw_mutex;
 
+mod barrier;
+mod event;
+mod once_cell;
+mod wait_group;
+mod wake_all;
+
+pub use barrier::{Barrier, BarrierWaitResult};
+pub use event::Event;
 pub use mutex::{Mutex, MutexGuard};
+pub use once_cell::OnceCell;
+pub use wait_group::WaitGroup;
 
 /// Locks a primitive's internal wait-list lock. Nothing panics while it is held, so
 /// poisoning cannot happen; if it somehow did, the state is still consistent.
