@@ -25,14 +25,16 @@ use std::fmt;
 /// use std::sync::Arc;
 ///
 /// let barrier = Arc::new(Barrier::new(4));
-/// let parties: Vec<_> = (0..4)
-///     .map(|_| {
-///         let barrier = barrier.clone();
-///         fibra::spawn(move || barrier.wait().is_leader())
-///     })
-///     .collect();
-/// let leaders = parties.into_iter().map(|h| h.join().unwrap());
-/// assert_eq!(leaders.filter(|&leader| leader).count(), 1);
+/// let leaders = fibra::run(|| {
+///     let parties: Vec<_> = (0..4)
+///         .map(|_| {
+///             let barrier = barrier.clone();
+///             fibra::spawn(move || barrier.wait().is_leader())
+///         })
+///         .collect();
+///     parties.into_iter().map(|h| h.join().unwrap()).filter(|&l| l).count()
+/// });
+/// assert_eq!(leaders, 1);
 /// ```
 pub struct Barrier {
     parties: usize,

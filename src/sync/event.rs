@@ -33,14 +33,16 @@ const WAITERS: usize = 2;
 /// use std::sync::Arc;
 ///
 /// let ready = Arc::new(Event::new_manual_reset());
-/// let waiters: Vec<_> = (0..3)
-///     .map(|_| {
-///         let ready = ready.clone();
-///         fibra::spawn(move || ready.wait())
-///     })
-///     .collect();
-/// ready.set();
-/// waiters.into_iter().for_each(|h| h.join().unwrap());
+/// fibra::run(|| {
+///     let waiters: Vec<_> = (0..3)
+///         .map(|_| {
+///             let ready = ready.clone();
+///             fibra::spawn(move || ready.wait())
+///         })
+///         .collect();
+///     ready.set();
+///     waiters.into_iter().for_each(|h| h.join().unwrap());
+/// });
 /// assert!(ready.is_set());
 ///
 /// let token = Event::new_auto_reset();

@@ -43,12 +43,14 @@ const COMPLETE: usize = 4;
 ///
 /// static CONFIG: OnceCell<String> = OnceCell::new();
 ///
-/// let readers: Vec<_> = (0..4)
-///     .map(|_| fibra::spawn(|| CONFIG.get_or_init(|| "loaded once".to_string()).len()))
-///     .collect();
-/// for r in readers {
-///     assert_eq!(r.join().unwrap(), 11);
-/// }
+/// fibra::run(|| {
+///     let readers: Vec<_> = (0..4)
+///         .map(|_| fibra::spawn(|| CONFIG.get_or_init(|| "loaded once".to_string()).len()))
+///         .collect();
+///     for r in readers {
+///         assert_eq!(r.join().unwrap(), 11);
+///     }
+/// });
 /// assert_eq!(CONFIG.get().map(String::as_str), Some("loaded once"));
 /// ```
 pub struct OnceCell<T> {

@@ -40,15 +40,17 @@ const MAX_COUNT: usize = usize::MAX / ONE;
 /// use fibra::sync::WaitGroup;
 ///
 /// let wg = WaitGroup::new();
-/// for _ in 0..100 {
-///     wg.add(1);
-///     let wg = wg.clone();
-///     fibra::spawn(move || {
-///         // ... the job ...
-///         wg.done();
-///     });
-/// }
-/// wg.wait();
+/// fibra::run(|| {
+///     for _ in 0..100 {
+///         wg.add(1);
+///         let wg = wg.clone();
+///         fibra::spawn(move || {
+///             // ... the job ...
+///             wg.done();
+///         });
+///     }
+///     wg.wait();
+/// });
 /// assert_eq!(wg.count(), 0);
 /// ```
 #[derive(Clone)]
