@@ -122,3 +122,65 @@ impl fmt::Debug for Barrier {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::thread;
+
+    /// Three parties meet once: exactly one leader, nobody leaves before all arrived,
+    /// and the barrier is ready for the next round.
+    #[test]
+    fn loom_barrier_three_parties() {
+        crate::sync::loom_model(3, || {
+            let barrier = Arc::new(Barrier::new(3));
+            let arrived = Arc::new(AtomicUsize::new(0));
+            let party = {
+                let (barrier, arrived) = (barrier.clone(), arrived.clone());
+                move || {
+                    arrived.fetch_add(1, Ordering::Relaxed);
+                    let leader = barrier.wait().is_leader();
+                    assert_eq!(
+                        arrived.load(Ordering::Relaxed),
+                        3,
+                        "left before all arrived"
+                    );
+                    leader
+                }
+            };
+            let others: Vec<_> = (0..2).map(|_| thread::spawn(party.clone())).collect();
+            let mut leaders = usize::from(party());
+            for t in others {
+                leaders += usize::from(t.join().unwrap());
+            }
+            assert_eq!(leaders, 1);
+            let round = super::super::lock_list(&barrier.round);
+            assert!(round.arrived == 0 && round.waiters.is_empty());
+        });
+    }
+
+    /// Two parties over two rounds: a fast party's second-round arrival never mixes with
+    /// the first round.
+    #[test]
+    fn loom_barrier_two_rounds() {
+        crate::sync::loom_model(3, || {
+            let barrier = Arc::new(Barrier::new(2));
+            let other = {
+                let barrier = barrier.clone();
+                thread::spawn(move || {
+                    (0..2)
+                        .map(|_| usize::from(barrier.wait().is_leader()))
+                        .collect::<Vec<_>>()
+                })
+            };
+            let mine: Vec<_> = (0..2)
+                .map(|_| usize::from(barrier.wait().is_leader()))
+                .collect();
+            let theirs = other.join().unwrap();
+            assert_eq!(mine[0] + theirs[0], 1);
+            assert_eq!(mine[1] + theirs[1], 1);
+        });
+    }
+}

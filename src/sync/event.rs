@@ -233,12 +233,15 @@ impl Event {
         }
         // The word stays WAITERS while we hold the lock: outside it, only `set` (from 0),
         // a consuming wait (from SET) and `reset` (clearing SET) touch it, and none of
-        // them changes WAITERS. So plain stores are safe below.
+        // them changes WAITERS. The writes below are swaps, not stores, all the same: a
+        // `reset` may be a read-modify-write of this very word, and loom (at least) lets
+        // a later load of the waiter that clears WAITERS read past a store ordered between
+        // two read-modify-writes.
         if self.manual {
             let released = Released::claim_all(&mut list);
             // Release: pairs with the acquire of later waits that see SET; the released
             // waiters synchronise through their signals.
-            self.state.store(SET, Ordering::Release);
+            self.state.swap(SET, Ordering::Release);
             drop(list);
             released.wake_all();
             return;
@@ -246,11 +249,11 @@ impl Event {
         let Some(node) = list.pop_claimed() else {
             // Only timed-out waiters were queued: the event stays set for the next wait.
             // Release: as in `set`.
-            self.state.store(SET, Ordering::Release);
+            self.state.swap(SET, Ordering::Release);
             return;
         };
         if list.is_empty() {
-            self.state.store(0, Ordering::Relaxed);
+            self.state.swap(0, Ordering::Relaxed);
         }
         // SAFETY: we won the node's claim just now and complete it once; the node (on
         // the waiter's stack) is not touched after.
@@ -266,5 +269,117 @@ impl fmt::Debug for Event {
             .field("manual_reset", &self.manual)
             .field("set", &self.is_set())
             .finish()
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// One set races two timed waits (under loom each gives up at once, racing its cancel
+    /// against the setter): exactly one of them consumes the set, or nobody does and the
+    /// event stays set; no WAITERS bit is left behind.
+    #[test]
+    fn loom_event_auto_reset_one_consumer_per_set() {
+        crate::sync::loom_model(3, || {
+            let ev = Arc::new(Event::new_auto_reset());
+            let setter = {
+                let ev = ev.clone();
+                thread::spawn(move || ev.set())
+            };
+            let waiter = {
+                let ev = ev.clone();
+                thread::spawn(move || ev.wait_timeout(Duration::ZERO))
+            };
+            let mine = ev.wait_timeout(Duration::ZERO);
+            setter.join().unwrap();
+            let theirs = waiter.join().unwrap();
+            let left = ev.is_set();
+            assert_eq!(
+                usize::from(mine) + usize::from(theirs) + usize::from(left),
+                1,
+                "one set, consumed {mine}/{theirs}, left set {left}"
+            );
+            assert_eq!(ev.state.load(Ordering::Relaxed) & WAITERS, 0);
+        });
+    }
+
+    /// A set releases an untimed waiter (no lost wake-up) while a timed waiter races it
+    /// (and passes the set on if it consumed it); the set ends consumed.
+    #[test]
+    fn loom_event_auto_reset_set_releases_a_waiter() {
+        crate::sync::loom_model(3, || {
+            let ev = Arc::new(Event::new_auto_reset());
+            let setter = {
+                let ev = ev.clone();
+                thread::spawn(move || ev.set())
+            };
+            let waiter = {
+                let ev = ev.clone();
+                thread::spawn(move || {
+                    if ev.wait_timeout(Duration::ZERO) {
+                        ev.set();
+                    }
+                })
+            };
+            ev.wait();
+            setter.join().unwrap();
+            waiter.join().unwrap();
+            assert_eq!(
+                ev.state.load(Ordering::Relaxed),
+                0,
+                "set left or word dirty"
+            );
+        });
+    }
+
+    /// Manual reset: a reset-then-set races an untimed and a timed waiter. The untimed one
+    /// is released (the last operation is a set), and the event ends set, with nobody
+    /// queued.
+    #[test]
+    fn loom_event_manual_reset_set_vs_reset_vs_wait() {
+        crate::sync::loom_model(3, || {
+            let ev = Arc::new(Event::new_manual_reset());
+            let setter = {
+                let ev = ev.clone();
+                thread::spawn(move || {
+                    ev.reset();
+                    ev.set();
+                })
+            };
+            let waiter = {
+                let ev = ev.clone();
+                thread::spawn(move || ev.wait_timeout(Duration::ZERO))
+            };
+            ev.wait();
+            setter.join().unwrap();
+            waiter.join().unwrap();
+            assert_eq!(ev.state.load(Ordering::Relaxed), SET);
+        });
+    }
+
+    /// Manual reset: set and reset from two threads race a timed waiter, which reports
+    /// true only if it saw the event set; the word ends without WAITERS.
+    #[test]
+    fn loom_event_manual_reset_timed_wait_vs_set_and_reset() {
+        crate::sync::loom_model(3, || {
+            let ev = Arc::new(Event::new_manual_reset());
+            let setter = {
+                let ev = ev.clone();
+                thread::spawn(move || ev.set())
+            };
+            let resetter = {
+                let ev = ev.clone();
+                thread::spawn(move || ev.reset())
+            };
+            ev.wait_timeout(Duration::ZERO);
+            setter.join().unwrap();
+            resetter.join().unwrap();
+            let s = ev.state.load(Ordering::Relaxed);
+            assert!(s == 0 || s == SET, "word left dirty: {s}");
+            assert!(super::super::lock_list(&ev.waiters).is_empty());
+        });
     }
 }

@@ -268,9 +268,9 @@ impl<T> Drop for AbortRun<'_, T> {
         let cell = self.0;
         let mut list = super::lock_list(&cell.waiters);
         cell.runner.store(0, Ordering::Relaxed);
-        // Release: pairs with the next runner's acquire CAS (see `runner`). A store: under
-        // the lock nobody else changes a RUNNING word.
-        cell.state.store(INCOMPLETE, Ordering::Release);
+        // Release: pairs with the next runner's acquire CAS (see `runner`). Clears WAITERS:
+        // the list is drained below, under the same lock.
+        cell.state.swap(INCOMPLETE, Ordering::Release);
         let released = Released::claim_all(&mut list);
         drop(list);
         released.wake_all();
@@ -347,5 +347,66 @@ impl<T: fmt::Debug> fmt::Debug for OnceCell<T> {
             None => d.field(&format_args!("<uninit>")),
         };
         d.finish()
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::sync::atomic::AtomicUsize as Runs;
+    use loom::thread;
+
+    /// Two initialisers race while a third caller waits: one initialiser runs, everyone
+    /// sees its value (loom checks the value cell's accesses), the word ends COMPLETE.
+    #[test]
+    fn loom_once_cell_init_race_with_a_waiter() {
+        crate::sync::loom_model(3, || {
+            let cell = Arc::new(OnceCell::new());
+            let runs = Arc::new(Runs::new(0));
+            let init = |v: usize, cell: &OnceCell<usize>, runs: &Runs| {
+                *cell.get_or_init(|| {
+                    runs.fetch_add(1, Ordering::Relaxed);
+                    v
+                })
+            };
+            let others: Vec<_> = (1..=2)
+                .map(|v| {
+                    let (cell, runs) = (cell.clone(), runs.clone());
+                    thread::spawn(move || init(v, &cell, &runs))
+                })
+                .collect();
+            let mine = init(3, &cell, &runs);
+            for t in others {
+                assert_eq!(t.join().unwrap(), mine);
+            }
+            assert_eq!(runs.load(Ordering::Relaxed), 1);
+            assert_eq!(cell.state.load(Ordering::Relaxed), COMPLETE);
+            assert!(super::super::lock_list(&cell.waiters).is_empty());
+        });
+    }
+
+    /// An initialiser that panics races one that succeeds: the survivor's value wins
+    /// whichever ran first, and a waiter queued behind the failing one is not lost.
+    #[test]
+    fn loom_once_cell_panicking_initialiser_hands_on() {
+        crate::sync::loom_model(3, || {
+            let cell = Arc::new(OnceCell::new());
+            let failing = {
+                let cell = cell.clone();
+                thread::spawn(move || {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        *cell.get_or_init(|| std::panic::resume_unwind(Box::new("init failed")))
+                    }))
+                    .ok()
+                })
+            };
+            let value = *cell.get_or_init(|| 2);
+            assert_eq!(value, 2);
+            if let Some(v) = failing.join().unwrap() {
+                assert_eq!(v, 2);
+            }
+            assert_eq!(cell.state.load(Ordering::Relaxed), COMPLETE);
+        });
     }
 }

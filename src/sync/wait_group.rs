@@ -274,3 +274,68 @@ impl fmt::Debug for WaitGroup {
             .finish()
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::thread;
+
+    fn state(wg: &WaitGroup) -> usize {
+        wg.inner.state.load(Ordering::Relaxed)
+    }
+
+    /// The last `done` races an untimed waiter arriving (no lost wake-up) and a timed one
+    /// backing out; the word ends clean.
+    #[test]
+    fn loom_wait_group_done_to_zero_vs_new_waiter() {
+        crate::sync::loom_model(3, || {
+            let wg = WaitGroup::new();
+            wg.add(1);
+            let job = {
+                let wg = wg.clone();
+                thread::spawn(move || wg.done())
+            };
+            let timed = {
+                let wg = wg.clone();
+                thread::spawn(move || wg.wait_timeout(Duration::ZERO))
+            };
+            wg.wait();
+            job.join().unwrap();
+            timed.join().unwrap();
+            assert_eq!(state(&wg), 0, "word left dirty");
+        });
+    }
+
+    /// A waiter queues, the count drops to zero, and the group is reused (add again)
+    /// while the release may still be pending: the old waiter is released, and a wait
+    /// that starts after the reuse is not released by the old zero.
+    #[test]
+    fn loom_wait_group_reuse_does_not_release_new_waiters() {
+        crate::sync::loom_model(3, || {
+            let wg = WaitGroup::new();
+            wg.add(1);
+            let old_waiter = {
+                let wg = wg.clone();
+                thread::spawn(move || wg.wait())
+            };
+            while state(&wg) & WAITERS == 0 {
+                thread::yield_now();
+            }
+            let job = {
+                let wg = wg.clone();
+                thread::spawn(move || wg.done())
+            };
+            while wg.count() != 0 {
+                thread::yield_now();
+            }
+            wg.add(1);
+            assert!(
+                !wg.wait_timeout(Duration::ZERO),
+                "a wait after the reuse was released by the old zero"
+            );
+            old_waiter.join().unwrap();
+            job.join().unwrap();
+            assert_eq!(state(&wg), ONE, "word left dirty");
+        });
+    }
+}
