@@ -172,8 +172,8 @@ impl WaitGroup {
             return;
         }
         let released = Released::claim_all(&mut list);
-        // Outside the lock the word can only be raised from here by a misused `done`
-        // (and put back), so the read-modify-write keeps that intact.
+        // A read-modify-write, not a store: outside the lock, a misused `done` may still
+        // take the word below zero and put it back meanwhile (`add` waits for the lock).
         state.fetch_and(!WAITERS, Ordering::Relaxed);
         drop(list);
         released.wake_all();
