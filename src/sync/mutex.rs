@@ -19,14 +19,23 @@ use std::time::Duration;
 /// use std::sync::Arc;
 ///
 /// let counter = Arc::new(Mutex::new(0));
-/// let handles: Vec<_> = (0..4)
-///     .map(|_| {
-///         let counter = counter.clone();
-///         fibra::spawn(move || *counter.lock() += 1)
-///     })
-///     .collect();
-/// handles.into_iter().for_each(|h| h.join().unwrap());
-/// assert_eq!(*counter.lock(), 4);
+/// fibra::run(|| {
+///     let handles: Vec<_> = (0..4)
+///         .map(|_| {
+///             let counter = counter.clone();
+///             fibra::spawn(move || *counter.lock() += 1)
+///         })
+///         .collect();
+///     handles.into_iter().for_each(|h| h.join().unwrap());
+/// });
+/// // Plain threads may take the same lock.
+/// std::thread::spawn({
+///     let counter = counter.clone();
+///     move || *counter.lock() += 1
+/// })
+/// .join()
+/// .unwrap();
+/// assert_eq!(*counter.lock(), 5);
 /// ```
 pub struct Mutex<T: ?Sized> {
     raw: RawMutex,

@@ -160,6 +160,7 @@ impl RawMutex {
     }
 
     #[cold]
+    #[cfg_attr(loom, allow(clippy::absurd_extreme_comparisons))] // SPIN_ROUNDS is 0
     fn lock_slow(&self, deadline: Deadline) -> bool {
         let mut spins = 0;
         loop {
