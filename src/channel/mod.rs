@@ -29,6 +29,8 @@ mod arms;
 mod chan;
 mod errors;
 mod iter;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod private;
 mod receiver;
 mod rng;
