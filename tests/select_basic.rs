@@ -278,10 +278,13 @@ fn macro_syntax_variants() {
         default => 0,
     };
     assert_eq!(r, 2);
-    // `return` and `?` inside bodies.
+    // `return`, `continue` and `?` inside bodies.
     fn first(rx: &channel::Receiver<u32>) -> Result<u32, RecvError> {
-        fibra::select! {
-            recv(rx) -> m => return Ok(m? + 100),
+        loop {
+            fibra::select! {
+                recv(rx) -> m => return Ok(m? + 100),
+                default => continue,
+            }
         }
     }
     tx.send(3).unwrap();
