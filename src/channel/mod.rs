@@ -6,15 +6,17 @@
 //! ```
 //! use fibra::channel;
 //!
-//! let (tx, rx) = channel::bounded(8);
-//! let producer = fibra::spawn(move || {
-//!     for i in 0..100 {
-//!         tx.send(i).unwrap();
-//!     }
-//! }); // `tx` is dropped when the fiber ends: the channel disconnects
-//! let sum: u32 = rx.iter().sum();
-//! assert_eq!(sum, 4950);
-//! producer.join().unwrap();
+//! fibra::run(|| {
+//!     let (tx, rx) = channel::bounded(8);
+//!     let producer = fibra::spawn(move || {
+//!         for i in 0..100 {
+//!             tx.send(i).unwrap();
+//!         }
+//!     }); // `tx` is dropped when the fiber ends: the channel disconnects
+//!     let sum: u32 = rx.iter().sum();
+//!     assert_eq!(sum, 4950);
+//!     producer.join().unwrap();
+//! });
 //! ```
 //!
 //! Blocking operations suspend a fiber (its worker runs other fibers meanwhile) and park a

@@ -148,6 +148,7 @@ enum Blocked {
 }
 
 /// Steps 3 to 5 (see the module docs).
+#[cold]
 fn block<A: Deref<Target: ArmOps>>(
     arms: &[A],
     order: &[usize],

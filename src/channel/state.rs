@@ -49,8 +49,9 @@ impl<T> State<T> {
     /// A state with one sender and one receiver, buffering up to `cap` messages.
     pub(crate) fn new(cap: usize) -> Self {
         State {
-            // Pre-size small buffers; big ones grow as they fill.
-            buffer: VecDeque::with_capacity(cap.min(1024)),
+            // Small bounded buffers are allocated once, here; big and unbounded ones grow
+            // as they fill (and keep their size), so steady state allocates nothing.
+            buffer: VecDeque::with_capacity(if cap <= 32 { cap } else { 0 }),
             receivers_waiting: WaitList::new(),
             senders_waiting: WaitList::new(),
             senders: 1,
