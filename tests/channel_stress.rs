@@ -9,10 +9,10 @@ use fibra::sync::Mutex;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const FIBER_PRODUCERS: usize = 2_000;
+const FIBER_PRODUCERS: usize = 3_000;
 const THREAD_PRODUCERS: usize = 2;
-const PER_PRODUCER: usize = 25;
-const FIBER_CONSUMERS: usize = 600;
+const PER_PRODUCER: usize = 60;
+const FIBER_CONSUMERS: usize = 1_000;
 const THREAD_CONSUMERS: usize = 3;
 
 fn produce(id0: usize, txs: &[Sender<usize>; 3]) {

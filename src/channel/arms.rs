@@ -68,6 +68,7 @@ impl<'a, T> SendArm<'a, T> {
     }
 }
 
+// The methods' safety contracts are stated on the trait.
 impl<T> ArmOps for RecvArm<'_, T> {
     unsafe fn prepare(&self) {
         // A dynamic select's message that was never taken: gone now.
@@ -117,6 +118,7 @@ impl<T> ArmOps for RecvArm<'_, T> {
     }
 }
 
+// The methods' safety contracts are stated on the trait.
 impl<T> ArmOps for SendArm<'_, T> {
     unsafe fn prepare(&self) {}
 
