@@ -377,3 +377,40 @@ fn handles_are_send_and_sync() {
     check::<channel::Sender<Vec<u8>>>();
     check::<channel::Receiver<Vec<u8>>>();
 }
+
+#[test]
+fn fibers_dropped_at_shutdown_unlink_their_waits() {
+    // Fibers blocked in recv, send and select! are unwound when their runtime goes; the
+    // channels (shared with this thread) must be left without their wait nodes.
+    let rt = rt();
+    let (tx, rx) = channel::bounded::<u32>(0);
+    let (_tx2, rx2) = channel::bounded::<u32>(0);
+    let (tx3, rx3) = channel::bounded::<u32>(0);
+    let mut handles = vec![];
+    for _ in 0..3 {
+        let rx1 = rx.clone();
+        handles.push(rt.spawn(move || {
+            let _ = rx1.recv();
+        }));
+        let tx3 = tx3.clone();
+        handles.push(rt.spawn(move || {
+            let _ = tx3.send(1);
+        }));
+        let (rx, rx2) = (rx.clone(), rx2.clone());
+        handles.push(rt.spawn(move || {
+            fibra::select! {
+                recv(rx) -> _ => {}
+                recv(rx2) -> _ => {}
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(30));
+    drop(rt);
+    for h in handles {
+        assert!(h.join().is_err(), "cancelled by the shutdown");
+    }
+    // Nobody is waiting any more: a rendezvous send finds no receiver, a receive no sender.
+    assert_eq!(tx.try_send(5), Err(TrySendError::Full(5)));
+    assert_eq!(rx3.try_recv(), Err(TryRecvError::Empty));
+    drop(rx2);
+}
