@@ -1,8 +1,12 @@
 //! A tour of fibra. Run with `cargo run --release --example tour`.
 //!
-//! Each section shows one capability; later sections (runtime, sync, I/O) join as they land.
+//! Each section shows one capability; the I/O sections join when they land.
 
+use fibra::channel::bounded;
+use fibra::select;
+use fibra::sync::{Event, Mutex, WaitGroup};
 use fibra::{Builder, Coroutine, CoroutineResult, Generator, Runtime, Stack, StackPool, Yielder};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -168,6 +172,53 @@ fn main() {
         .join()
         .unwrap_err();
     println!("  a panicking fiber: {panicked} (its worker lives on)");
+
+    section("11. Sync: a Mutex, a WaitGroup and an Event, shared by fibers and threads");
+    let counter = Arc::new(Mutex::new(0u64));
+    let all_done = WaitGroup::new();
+    let go = Arc::new(Event::new_manual_reset());
+    all_done.add(8);
+    for i in 0..8 {
+        let (counter, all_done, go) = (counter.clone(), all_done.clone(), go.clone());
+        let job = move || {
+            go.wait(); // every job waits for the starting gun
+            *counter.lock() += 1;
+            all_done.done();
+        };
+        if i % 2 == 0 {
+            drop(rt.spawn(job)); // a fiber: suspends, its worker runs others meanwhile
+        } else {
+            std::thread::spawn(job); // a plain thread: parks
+        }
+    }
+    go.set();
+    all_done.wait();
+    println!(
+        "  4 fibers and 4 threads incremented one mutex: {}",
+        counter.lock()
+    );
+
+    section("12. Channels and select!");
+    rt.block_on(|| {
+        let (tx, rx) = bounded::<u64>(0); // a rendezvous
+        let (stop_tx, stop_rx) = bounded::<()>(1);
+        let producer = fibra::spawn(move || {
+            for i in 1..=5 {
+                tx.send(i * i).unwrap();
+            }
+            stop_tx.send(()).unwrap();
+        });
+        let mut got = vec![];
+        loop {
+            select! {
+                recv(rx) -> v => got.push(v.unwrap()),
+                recv(stop_rx) -> _ => break,
+                default(Duration::from_secs(1)) => panic!("producer stalled"),
+            }
+        }
+        producer.join().unwrap();
+        println!("  received over a rendezvous channel: {got:?}");
+    });
 }
 
 fn section(title: &str) {
