@@ -211,7 +211,10 @@ fn main() {
         let mut got = vec![];
         loop {
             select! {
-                recv(rx) -> v => got.push(v.unwrap()),
+                recv(rx) -> v => match v {
+                    Ok(v) => got.push(v),
+                    Err(_) => break, // the producer is gone (a disconnected arm is ready)
+                },
                 recv(stop_rx) -> _ => break,
                 default(Duration::from_secs(1)) => panic!("producer stalled"),
             }
