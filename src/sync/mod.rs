@@ -13,9 +13,10 @@ pub(crate) mod signal;
 #[allow(dead_code)]
 pub(crate) mod wait_list;
 
-#[allow(dead_code)]
+mod condvar;
 mod mutex;
 pub(crate) mod raw_mutex;
+mod wake_batch;
 
 mod barrier;
 mod event;
@@ -24,6 +25,7 @@ mod wait_group;
 mod wake_all;
 
 pub use barrier::{Barrier, BarrierWaitResult};
+pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::Event;
 pub use mutex::{Mutex, MutexGuard};
 pub use once_cell::OnceCell;
