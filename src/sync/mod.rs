@@ -16,6 +16,7 @@ pub(crate) mod wait_list;
 mod condvar;
 mod mutex;
 pub(crate) mod raw_mutex;
+mod semaphore;
 mod wake_batch;
 
 mod barrier;
@@ -29,6 +30,7 @@ pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::Event;
 pub use mutex::{Mutex, MutexGuard};
 pub use once_cell::OnceCell;
+pub use semaphore::{Semaphore, SemaphorePermit};
 pub use wait_group::WaitGroup;
 
 /// Locks a primitive's internal wait-list lock. Nothing panics while it is held, so
