@@ -16,6 +16,8 @@ pub(crate) mod wait_list;
 mod condvar;
 mod mutex;
 pub(crate) mod raw_mutex;
+mod raw_rwlock;
+mod rwlock;
 mod semaphore;
 mod wake_batch;
 
@@ -30,6 +32,7 @@ pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::Event;
 pub use mutex::{Mutex, MutexGuard};
 pub use once_cell::OnceCell;
+pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use semaphore::{Semaphore, SemaphorePermit};
 pub use wait_group::WaitGroup;
 
