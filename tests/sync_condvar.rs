@@ -39,7 +39,9 @@ impl Channel {
     }
 
     fn recv(&self) -> u64 {
-        let mut q = self.not_empty.wait_while(self.queue.lock(), |q| q.is_empty());
+        let mut q = self
+            .not_empty
+            .wait_while(self.queue.lock(), |q| q.is_empty());
         let v = q.pop_front().unwrap();
         drop(q);
         self.not_full.notify_one();
@@ -299,9 +301,8 @@ fn notify_one_racing_timeouts(timed_in_fiber: bool, untimed_in_fiber: bool) {
         let mut g = wait_for(g, |s| s.untimed_waiting);
         g.pending += 1;
         cv.notify_one();
-        let (g, r) = consumed_cv.wait_timeout_while(g, Duration::from_secs(10), |s| {
-            s.consumed <= round
-        });
+        let (g, r) =
+            consumed_cv.wait_timeout_while(g, Duration::from_secs(10), |s| s.consumed <= round);
         assert!(!r.timed_out(), "round {round}: a notification was lost");
         drop(g);
         join_either(timed);

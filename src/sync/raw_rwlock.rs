@@ -346,7 +346,11 @@ mod loom_tests {
     fn assert_clean(s: &Shared) {
         let list = crate::sync::lock_list(&s.raw.waiters);
         assert!(list.is_empty(), "a node was left linked");
-        assert_eq!(s.raw.state.load(Ordering::Relaxed), 0, "lock word left dirty");
+        assert_eq!(
+            s.raw.state.load(Ordering::Relaxed),
+            0,
+            "lock word left dirty"
+        );
     }
 
     /// A writer holds the lock while a reader and another writer queue up; each unlock

@@ -133,11 +133,7 @@ impl Semaphore {
     ///
     /// # Panics
     /// As [`Semaphore::acquire_many`].
-    pub fn acquire_many_timeout(
-        &self,
-        n: usize,
-        timeout: Duration,
-    ) -> Option<SemaphorePermit<'_>> {
+    pub fn acquire_many_timeout(&self, n: usize, timeout: Duration) -> Option<SemaphorePermit<'_>> {
         (self.try_take(n) || self.acquire_slow(n, deadline_after(timeout)))
             .then(|| SemaphorePermit::new(self, n))
     }
@@ -186,12 +182,10 @@ impl Semaphore {
                 permits_overflow();
             };
             // Release: pairs with the acquire of whoever takes these permits next.
-            match self.state.compare_exchange_weak(
-                s,
-                added,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
+            match self
+                .state
+                .compare_exchange_weak(s, added, Ordering::Release, Ordering::Relaxed)
+            {
                 Ok(_) => return,
                 Err(now) => s = now,
             }
@@ -273,12 +267,10 @@ impl Semaphore {
                 permits_overflow();
             };
             // Release: as in `release`.
-            match self.state.compare_exchange_weak(
-                s,
-                added,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
+            match self
+                .state
+                .compare_exchange_weak(s, added, Ordering::Release, Ordering::Relaxed)
+            {
                 Ok(_) => break,
                 Err(now) => s = now,
             }
@@ -423,9 +415,7 @@ mod loom_tests {
             let sem = Arc::new(Semaphore::new(0));
             let waiter = {
                 let sem = sem.clone();
-                loom::thread::spawn(move || {
-                    sem.acquire_timeout(Duration::ZERO).is_some()
-                })
+                loom::thread::spawn(move || sem.acquire_timeout(Duration::ZERO).is_some())
             };
             sem.add_permits(1);
             waiter.join().unwrap();

@@ -39,7 +39,10 @@ impl WakeBatch {
     /// If the batch is full (callers check [`WakeBatch::is_full`] first).
     #[inline]
     pub(crate) fn push(&mut self, waker: Waker) {
-        assert!(!self.is_full(), "fibra: internal error: wake batch overflow");
+        assert!(
+            !self.is_full(),
+            "fibra: internal error: wake batch overflow"
+        );
         self.wakers[self.len] = Some(waker);
         self.len += 1;
     }
