@@ -50,17 +50,19 @@ struct Waiters {
 /// use fibra::sync::{Condvar, Mutex};
 /// use std::sync::Arc;
 ///
-/// let pair = Arc::new((Mutex::new(false), Condvar::new()));
-/// let pair2 = pair.clone();
-/// let waiter = fibra::spawn(move || {
-///     let (ready, cv) = &*pair2;
-///     let ready = cv.wait_while(ready.lock(), |ready| !*ready);
-///     assert!(*ready);
+/// fibra::run(|| {
+///     let pair = Arc::new((Mutex::new(false), Condvar::new()));
+///     let pair2 = pair.clone();
+///     let waiter = fibra::spawn(move || {
+///         let (ready, cv) = &*pair2;
+///         let ready = cv.wait_while(ready.lock(), |ready| !*ready);
+///         assert!(*ready);
+///     });
+///     let (ready, cv) = &*pair;
+///     *ready.lock() = true;
+///     cv.notify_one();
+///     waiter.join().unwrap();
 /// });
-/// let (ready, cv) = &*pair;
-/// *ready.lock() = true;
-/// cv.notify_one();
-/// waiter.join().unwrap();
 /// ```
 pub struct Condvar {
     /// Whether the list may be non-empty. Written under the list lock; read without it by
@@ -273,10 +275,7 @@ impl Condvar {
         // Only waiters that arrived before this call: one that is woken and waits again
         // queues past this bound, so the loop below cannot chase waiters forever.
         let end = waiters.next_arrival;
-        loop {
-            let Some(front) = waiters.list.front() else {
-                break;
-            };
+        while let Some(front) = waiters.list.front() {
             // SAFETY: a linked node is alive.
             if unsafe { front.as_ref() }.data() >= end {
                 break;
@@ -326,9 +325,11 @@ mod loom_tests {
     }
 
     /// A timed waiter and an untimed one wait for a flag; the notifier sets it and calls
-    /// `notify` (one or all), racing the timed waiter's cancel.
+    /// `notify` (one or all), racing the timed waiter's cancel. The untimed waiter must
+    /// always be woken: by the notification itself, or by the timed waiter passing it on
+    /// if the notification reached it first.
     fn flag_with_timed_and_untimed_waiter(notify: fn(&Condvar)) {
-        crate::sync::loom_model(2, move || {
+        crate::sync::loom_model(3, move || {
             let shared = Arc::new((Mutex::new(false), Condvar::new()));
             let timed = {
                 let shared = shared.clone();
@@ -338,6 +339,12 @@ mod loom_tests {
                     let (ready, result) = cv.wait_timeout(ready.lock(), Duration::ZERO);
                     // Not timed out means notified, which happens only after the flag is set.
                     assert!(result.timed_out() || *ready, "woken without a notification");
+                    if !result.timed_out() {
+                        // It leaves without using the notification: passes it on, as a
+                        // waiter with nothing to do must (a `notify_one` wakes one waiter).
+                        drop(ready);
+                        cv.notify_one();
+                    }
                 })
             };
             let untimed = {

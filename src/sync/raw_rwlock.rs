@@ -358,7 +358,7 @@ mod loom_tests {
     /// hand-over is lost, the word ends clean.
     #[test]
     fn loom_rwlock_reader_writer_handoff() {
-        crate::sync::loom_model(2, || {
+        crate::sync::loom_model(3, || {
             let s = shared();
             s.raw.write();
             let reader = {
@@ -410,7 +410,7 @@ mod loom_tests {
     /// not), and a new one finds no queue.
     #[test]
     fn loom_rwlock_writer_timeout_lets_readers_in() {
-        crate::sync::loom_model(2, || {
+        crate::sync::loom_model(3, || {
             let s = shared();
             s.raw.read();
             let writer = {
@@ -438,7 +438,7 @@ mod loom_tests {
     /// one that left first (loom checks the cell's accesses).
     #[test]
     fn loom_rwlock_last_reader_hands_over_for_all() {
-        crate::sync::loom_model(2, || {
+        crate::sync::loom_model(3, || {
             let s = shared();
             s.raw.read();
             let reader = {

@@ -22,18 +22,20 @@ use std::time::{Duration, Instant};
 /// use fibra::sync::RwLock;
 /// use std::sync::Arc;
 ///
-/// let config = Arc::new(RwLock::new(String::from("v1")));
-/// let readers: Vec<_> = (0..4)
-///     .map(|_| {
-///         let config = config.clone();
-///         fibra::spawn(move || config.read().len())
-///     })
-///     .collect();
-/// config.write().push_str(".1");
-/// for r in readers {
-///     assert!([2, 4].contains(&r.join().unwrap()));
-/// }
-/// assert_eq!(*config.read(), "v1.1");
+/// fibra::run(|| {
+///     let config = Arc::new(RwLock::new(String::from("v1")));
+///     let readers: Vec<_> = (0..4)
+///         .map(|_| {
+///             let config = config.clone();
+///             fibra::spawn(move || config.read().len())
+///         })
+///         .collect();
+///     config.write().push_str(".1");
+///     for r in readers {
+///         assert!([2, 4].contains(&r.join().unwrap()));
+///     }
+///     assert_eq!(*config.read(), "v1.1");
+/// });
 /// ```
 pub struct RwLock<T: ?Sized> {
     raw: RawRwLock,

@@ -37,22 +37,24 @@ const ACQUIRED: usize = 1;
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 ///
-/// // At most two fibers inside at once.
-/// let sem = Arc::new(Semaphore::new(2));
-/// let inside = Arc::new(AtomicUsize::new(0));
-/// let handles: Vec<_> = (0..8)
-///     .map(|_| {
-///         let (sem, inside) = (sem.clone(), inside.clone());
-///         fibra::spawn(move || {
-///             let _permit = sem.acquire();
-///             assert!(inside.fetch_add(1, Ordering::SeqCst) < 2);
-///             fibra::yield_now();
-///             inside.fetch_sub(1, Ordering::SeqCst);
+/// fibra::run(|| {
+///     // At most two fibers inside at once.
+///     let sem = Arc::new(Semaphore::new(2));
+///     let inside = Arc::new(AtomicUsize::new(0));
+///     let handles: Vec<_> = (0..8)
+///         .map(|_| {
+///             let (sem, inside) = (sem.clone(), inside.clone());
+///             fibra::spawn(move || {
+///                 let _permit = sem.acquire();
+///                 assert!(inside.fetch_add(1, Ordering::SeqCst) < 2);
+///                 fibra::yield_now();
+///                 inside.fetch_sub(1, Ordering::SeqCst);
+///             })
 ///         })
-///     })
-///     .collect();
-/// handles.into_iter().for_each(|h| h.join().unwrap());
-/// assert_eq!(sem.available_permits(), 2);
+///         .collect();
+///     handles.into_iter().for_each(|h| h.join().unwrap());
+///     assert_eq!(sem.available_permits(), 2);
+/// });
 /// ```
 pub struct Semaphore {
     state: AtomicUsize,
@@ -428,7 +430,7 @@ mod loom_tests {
     /// loom reports the small one deadlocked.
     #[test]
     fn loom_semaphore_cancelled_front_passes_permits_on() {
-        crate::sync::loom_model(2, || {
+        crate::sync::loom_model(3, || {
             let sem = Arc::new(Semaphore::new(0));
             let big = {
                 let sem = sem.clone();
