@@ -13,9 +13,13 @@ pub(crate) mod signal;
 #[allow(dead_code)]
 pub(crate) mod wait_list;
 
-#[allow(dead_code)]
+mod condvar;
 mod mutex;
 pub(crate) mod raw_mutex;
+mod raw_rwlock;
+mod rwlock;
+mod semaphore;
+mod wake_batch;
 
 mod barrier;
 mod event;
@@ -24,9 +28,12 @@ mod wait_group;
 mod wake_all;
 
 pub use barrier::{Barrier, BarrierWaitResult};
+pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::Event;
 pub use mutex::{Mutex, MutexGuard};
 pub use once_cell::OnceCell;
+pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use semaphore::{Semaphore, SemaphorePermit};
 pub use wait_group::WaitGroup;
 
 /// Locks a primitive's internal wait-list lock. Nothing panics while it is held, so

@@ -157,6 +157,24 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
     pub(crate) fn raw(&self) -> &'a RawMutex {
         &self.mutex.raw
     }
+
+    /// Unlocks the mutex, runs `f`, and locks it again before returning, also when `f`
+    /// unwinds (for [`Condvar`](super::Condvar), which sleeps in `f`). The `&mut` borrow
+    /// keeps the guard from being used meanwhile.
+    pub(crate) fn unlocked<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        /// Takes the lock back when dropped.
+        struct Relock<'m>(&'m RawMutex);
+        impl Drop for Relock<'_> {
+            fn drop(&mut self) {
+                self.0.lock();
+            }
+        }
+        // SAFETY: the guard holds the lock; `Relock` takes it back before the guard can be
+        // used or dropped again, whether `f` returns or unwinds.
+        unsafe { self.mutex.raw.unlock() };
+        let _relock = Relock(&self.mutex.raw);
+        f()
+    }
 }
 
 impl<T: ?Sized> Deref for MutexGuard<'_, T> {
