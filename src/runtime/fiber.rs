@@ -233,6 +233,14 @@ impl Fiber {
         }
     }
 
+    /// As `wake`, handing over the caller's reference instead of taking a new one.
+    #[inline]
+    pub(crate) fn wake_owned(this: FiberRef) {
+        if this.state.notify() {
+            worker::schedule(this);
+        }
+    }
+
     /// Drops a fiber that never started (at shutdown, or when no stack could be had):
     /// its function is dropped and its join reports cancellation.
     ///
@@ -341,6 +349,34 @@ pub(crate) fn current_fiber() -> Option<FiberRef> {
             unsafe { Rc::increment_and_get(p) }
         })
     })
+}
+
+/// The fiber running on this thread, unless there is none or its runtime is shutting
+/// down (such a fiber is being unwound and must not suspend). One thread-local access.
+#[inline]
+pub(crate) fn current_fiber_unless_shutting_down() -> Option<FiberRef> {
+    worker::with_core(|core| {
+        let core = core?;
+        if core.shared.shutdown.load(Ordering::Acquire) {
+            return None;
+        }
+        core.current.get().map(|p| {
+            // SAFETY: the worker holds a reference to its current fiber while it runs
+            // (see `Core::current`); we add one owner and take it.
+            unsafe { Rc::increment_and_get(p.as_ptr().cast_const()) }
+        })
+    })
+}
+
+/// Parks `me`, the calling fiber, until a wake (possibly spurious), without looking the
+/// fiber up again.
+///
+/// # Safety
+/// `me` is the fiber running this code, on its own stack.
+#[inline]
+pub(crate) unsafe fn park_self(me: &Fiber) {
+    // SAFETY: the caller's contract.
+    unsafe { me.suspend(Suspend::Park) };
 }
 
 /// Whether the calling code runs inside a fiber.

@@ -18,9 +18,9 @@ pub(crate) enum Waiter {
 impl Waiter {
     /// The calling fiber, or the calling thread outside fibers.
     pub(crate) fn current() -> Waiter {
-        match fiber::current_fiber() {
-            Some(f) if !fiber::runtime_shutting_down() => Waiter::Fiber(f),
-            _ => Waiter::Thread(std::thread::current()),
+        match fiber::current_fiber_unless_shutting_down() {
+            Some(f) => Waiter::Fiber(f),
+            None => Waiter::Thread(std::thread::current()),
         }
     }
 

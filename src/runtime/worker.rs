@@ -284,7 +284,7 @@ pub(crate) struct Core {
     searching: Cell<bool>,
     /// The fiber running right now, or null. Not an owning reference: `run_fiber` (or
     /// `shutdown`) holds one for as long as the pointer is set.
-    current: Cell<Option<NonNull<Fiber>>>,
+    pub(crate) current: Cell<Option<NonNull<Fiber>>>,
 }
 
 thread_local! {

@@ -48,10 +48,8 @@ impl Waker {
     #[inline]
     pub(crate) fn current() -> Waker {
         #[cfg(not(loom))]
-        if let Some(f) = fiber::current_fiber() {
-            if !fiber::runtime_shutting_down() {
-                return Waker::Fiber(f);
-            }
+        if let Some(f) = fiber::current_fiber_unless_shutting_down() {
+            return Waker::Fiber(f);
         }
         Waker::Thread(thread::current())
     }
@@ -61,7 +59,7 @@ impl Waker {
     #[inline]
     pub(crate) fn wake(self) {
         match self {
-            Waker::Fiber(f) => f.wake(),
+            Waker::Fiber(f) => fiber::Fiber::wake_owned(f),
             Waker::Thread(t) => t.unpark(),
         }
     }
@@ -74,9 +72,11 @@ pub(crate) struct Signal {
     /// published by linking them under a lock, whose release carries this write), taken
     /// once by the claim's winner before it publishes DONE.
     waker: UnsafeCell<Option<Waker>>,
-    /// Whether the owner suspends as a fiber (else it parks its thread).
+    /// The owner, if it suspends as a fiber (else it parks its thread). Set from the
+    /// waker, which keeps the fiber alive at least until the claim's winner takes it;
+    /// only the owner itself uses this pointer, while it runs.
     #[cfg_attr(loom, allow(dead_code))]
-    is_fiber: bool,
+    fiber: Option<std::ptr::NonNull<fiber::Fiber>>,
 }
 
 // SAFETY: `waker` is written by the owner before the signal is shared and afterwards taken
@@ -92,7 +92,10 @@ impl Signal {
     pub(crate) fn new() -> Signal {
         let waker = Waker::current();
         Signal {
-            is_fiber: matches!(waker, Waker::Fiber(_)),
+            fiber: match &waker {
+                Waker::Fiber(f) => Some(std::ptr::NonNull::from(&**f)),
+                Waker::Thread(_) => None,
+            },
             state: AtomicUsize::new(WAITING),
             waker: UnsafeCell::new(Some(waker)),
         }
@@ -213,8 +216,10 @@ impl Signal {
     #[cold]
     fn park(&self) {
         #[cfg(not(loom))]
-        if self.is_fiber {
-            fiber::park_current();
+        if let Some(me) = self.fiber {
+            // SAFETY: `me` is the fiber that created this signal, and only it waits on
+            // the signal: we are that fiber, running on its stack (so it is alive).
+            unsafe { fiber::park_self(me.as_ref()) };
             return;
         }
         #[cfg(not(loom))]
@@ -230,7 +235,7 @@ impl Signal {
     #[cfg(not(loom))]
     #[cold]
     fn park_until(&self, deadline: Instant) {
-        if self.is_fiber {
+        if self.fiber.is_some() {
             fiber::park_until(deadline);
             return;
         }
