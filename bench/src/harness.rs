@@ -174,7 +174,7 @@ pub(crate) fn build_go(dir: &Path, source: &str, exe: &str) -> Result<PathBuf, S
 }
 
 /// Builds `boost/<source>` into `dir/<exe>` with `g++ -O2` (when the program is older than
-/// its source); `Err` says why the Boost.Fiber column is skipped.
+/// its source or `boost/common.hpp`); `Err` says why the Boost.Fiber column is skipped.
 pub(crate) fn build_boost(dir: &Path, source: &str, exe: &str) -> Result<PathBuf, String> {
     let source = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("boost")
@@ -185,7 +185,9 @@ pub(crate) fn build_boost(dir: &Path, source: &str, exe: &str) -> Result<PathBuf
             "skipped: Boost.Fiber not installed (apt-get install libboost-fiber-dev)".into(),
         );
     }
-    if is_stale(&exe, &source) {
+    // The peers include boost/common.hpp.
+    let header = source.with_file_name("common.hpp");
+    if is_stale(&exe, &source) || is_stale(&exe, &header) {
         eprintln!("building {} ...", exe.display());
         command_output(
             Command::new("g++")
@@ -577,21 +579,14 @@ pub(crate) fn print_report(table: &str, notes: &str) {
 // ---------------------------------------------------------------------------------------
 // The report's header
 
-/// The header's lines up to the peers: title, machine, compiler, fibra's commit.
-/// `fibra_column` is whether the cargo feature of fibra's column is on, named `feature`.
-pub(crate) fn print_header_start(title: &str, fibra_column: bool, feature: &str) {
+/// The header's lines up to the peers: title, machine, compiler, fibra's commit followed by
+/// `fibra_note` (such as which of fibra's cells are off, and why).
+pub(crate) fn print_header_start(title: &str, fibra_note: &str) {
     println!("{title}");
     println!("machine: {}", machine_line());
     println!("rustc:   {}", env!("BENCH_RUSTC_VERSION"));
     if let Some(rev) = fibra_revision() {
-        println!(
-            "fibra:   {rev}{}",
-            if fibra_column {
-                String::new()
-            } else {
-                format!(" (column off: build with --features {feature})")
-            }
-        );
+        println!("fibra:   {rev}{fibra_note}");
     }
 }
 

@@ -528,8 +528,11 @@ fn run_harness(opts: &Options<Lib>, peers: &Peers) {
 fn print_header(opts: &Options<Lib>, peers: &Peers) {
     harness::print_header_start(
         "fibra runtime peer benchmark",
-        cfg!(feature = "fibra-runtime"),
-        "fibra-runtime",
+        if cfg!(feature = "fibra-runtime") {
+            ""
+        } else {
+            " (column off: build with --features fibra-runtime)"
+        },
     );
     println!(
         "peers:   tokio {} (multi_thread, 2 workers), may {} (2 workers, default 32 KiB stacks)",
