@@ -32,6 +32,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod arch;
+pub mod channel;
 mod coroutine;
 mod loom;
 mod runtime;
