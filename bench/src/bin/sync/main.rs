@@ -257,10 +257,9 @@ fn unavailable(peers: &Peers, lib: Lib, row: &Row) -> Option<String> {
         Lib::Fibra if !cfg!(feature = "fibra-runtime") => {
             Some("not built (needs `--features fibra-runtime`)".into())
         }
-        Lib::Fibra if row.needs_channel && !cfg!(feature = "fibra-channel") => Some(
-            "not built (needs `--features fibra-channel`: fibra::channel, from branch `channel`)"
-                .into(),
-        ),
+        Lib::Fibra if row.needs_channel && !cfg!(feature = "fibra-channel") => {
+            Some("not built (needs the `fibra-channel` feature, and fibra::channel)".into())
+        }
         Lib::Go => peers.go.as_ref().err().cloned(),
         Lib::Boost1 | Lib::Boost2 => peers.boost.as_ref().err().cloned(),
         _ => None,
@@ -400,7 +399,7 @@ fn print_header(opts: &Options<Lib>, peers: &Peers) {
         if !cfg!(feature = "fibra-runtime") {
             " (column off: build with --features fibra-runtime)"
         } else if !cfg!(feature = "fibra-channel") {
-            " (channel rows off: build with --features fibra-channel, which needs fibra::channel)"
+            " (channel rows off: build with --features fibra-channel)"
         } else {
             ""
         },
