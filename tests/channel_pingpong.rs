@@ -51,3 +51,13 @@ fn ping_pong_works() {
         round_trips(cap, 1000);
     }
 }
+
+#[test]
+#[ignore = "a profiling loop"]
+fn ping_pong_profile() {
+    let n = std::env::var("PINGPONG_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5_000_000);
+    println!("{:.1} ns", round_trips(0, n));
+}

@@ -66,7 +66,7 @@ fn wake(waker: Option<Waker>) {
 /// Whether `deadline` has passed: a blocked operation then gives up without linking. Under
 /// loom it never has here, so that the models race the wait's own cancel instead.
 #[inline]
-fn deadline_passed(deadline: Deadline) -> bool {
+pub(crate) fn deadline_passed(deadline: Deadline) -> bool {
     #[cfg(not(loom))]
     return deadline.is_some_and(|d| std::time::Instant::now() >= d);
     #[cfg(loom)]
@@ -355,6 +355,7 @@ impl<T> Chan<T> {
     pub(crate) unsafe fn register_recv(&self, slot: &Slot<T>, node: &WaitNode) -> Registration {
         // SAFETY: the caller's waiter, whose signal is alive.
         let own = unsafe { node.signal() };
+        node.set_data(slot.ptr());
         let mut st = self.lock();
         if own.is_claimed() {
             return Registration::Lost;
@@ -408,6 +409,7 @@ impl<T> Chan<T> {
     pub(crate) unsafe fn register_send(&self, slot: &Slot<T>, node: &WaitNode) -> Registration {
         // SAFETY: the caller's waiter, whose signal is alive.
         let own = unsafe { node.signal() };
+        node.set_data(slot.ptr());
         let mut st = self.lock();
         if own.is_claimed() {
             return Registration::Lost;

@@ -25,20 +25,37 @@
 //! place in a full buffer moves the oldest blocked sender's message in, so messages arrive
 //! in the order they were sent (per sender, and overall for the waiting senders).
 
+mod arms;
 mod chan;
 mod errors;
 mod iter;
+mod private;
 mod receiver;
+mod rng;
+mod select;
+mod select_core;
+mod select_macro;
 mod sender;
 mod slot;
 mod state;
 
 pub use errors::{
-    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+    RecvError, RecvTimeoutError, SelectTimeoutError, SendError, SendTimeoutError, TryRecvError,
+    TrySelectError, TrySendError,
 };
 pub use iter::{IntoIter, Iter, TryIter};
 pub use receiver::Receiver;
+pub use select::{Select, SelectedOperation};
 pub use sender::Sender;
+
+/// `fibra::select!`, also reachable here (as `crossbeam_channel::select!` is).
+pub use crate::select;
+
+/// What [`select!`](crate::select) expands to. Not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use super::private::{ArmRef, Fallback, RecvArm, SendArm, select};
+}
 
 use crate::loom::Arc;
 use chan::Chan;
@@ -59,8 +76,5 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 
 fn new<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan::new(cap));
-    (
-        Sender { chan: chan.clone() },
-        Receiver { chan },
-    )
+    (Sender { chan: chan.clone() }, Receiver { chan })
 }

@@ -50,10 +50,12 @@ impl<T> Sender<T> {
         value: T,
         deadline: crate::sync::signal::Deadline,
     ) -> Result<(), SendTimeoutError<T>> {
-        self.chan.send(value, deadline).map_err(|(v, why)| match why {
-            Failure::Timeout => SendTimeoutError::Timeout(v),
-            Failure::Disconnected => SendTimeoutError::Disconnected(v),
-        })
+        self.chan
+            .send(value, deadline)
+            .map_err(|(v, why)| match why {
+                Failure::Timeout => SendTimeoutError::Timeout(v),
+                Failure::Disconnected => SendTimeoutError::Disconnected(v),
+            })
     }
 
     /// How many messages are buffered.

@@ -61,7 +61,11 @@ impl<T> State<T> {
     /// Hands `value` to a waiting receiver or buffers it. Returns the waker of the
     /// receiver served, to wake after dropping the lock.
     #[inline]
-    pub(crate) fn try_send(&mut self, cap: usize, value: T) -> Result<Option<Waker>, SendBlocked<T>> {
+    pub(crate) fn try_send(
+        &mut self,
+        cap: usize,
+        value: T,
+    ) -> Result<Option<Waker>, SendBlocked<T>> {
         if self.receivers == 0 {
             return Err(SendBlocked::Disconnected(value));
         }
@@ -148,7 +152,10 @@ pub(crate) unsafe fn serve_sender<T>(node: NonNull<WaitNode>) -> (T, Waker) {
     let waker = unsafe { node.signal().complete() };
     // A waiting sender's slot holds its message until it is served or the sender itself
     // takes it back after unlinking its node.
-    (value.expect("fibra: a waiting sender had no message"), waker)
+    (
+        value.expect("fibra: a waiting sender had no message"),
+        waker,
+    )
 }
 
 /// Completes a claimed waiter without touching its slot: the waiter finds its slot as it
