@@ -17,15 +17,21 @@
 
 #[cfg(feature = "fibra-runtime")]
 mod fibra_rt;
+#[path = "../../harness.rs"]
+mod harness;
 mod may_rt;
 mod tokio_rt;
 
 use std::fmt::Write as _;
-use std::io::Read as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub(crate) use harness::ns_per;
+use harness::{
+    Cli, Contender, Failure, Invocation, Options, Outcome, Peers, Series, field, fmt_count, fmt_ns,
+    fmt_ratio, met_ratio, paired_ratio, run_rounds, short_failure, spread_note,
+};
 
 /// Tasks per batch of the spawn+join row.
 pub(crate) const BATCH: u64 = 1000;
@@ -56,7 +62,7 @@ const ALL_LIBS: [Lib; 6] = [
     Lib::Boost2,
 ];
 
-impl Lib {
+impl Contender for Lib {
     fn key(self) -> &'static str {
         match self {
             Lib::Fibra => "fibra",
@@ -66,10 +72,6 @@ impl Lib {
             Lib::Boost1 => "boost1",
             Lib::Boost2 => "boost2",
         }
-    }
-
-    fn from_key(key: &str) -> Option<Lib> {
-        ALL_LIBS.into_iter().find(|l| l.key() == key)
     }
 }
 
@@ -258,10 +260,6 @@ pub(crate) mod rss {
     }
 }
 
-pub(crate) fn ns_per(elapsed: Duration, ops: u64) -> f64 {
-    elapsed.as_nanos() as f64 / ops as f64
-}
-
 /// Number of fibers a skynet over `leaves` leaves spawns (10 + 100 + ... + leaves; the
 /// root runs in the benchmark's own task).
 pub(crate) fn skynet_fibers(leaves: u64) -> u64 {
@@ -276,7 +274,7 @@ fn is_power_of_10(mut n: u64) -> bool {
 }
 
 fn run_child(lib: &str, bench: &str, n: u64) {
-    let lib = Lib::from_key(lib).unwrap_or_else(|| usage());
+    let lib = CLI.lib(lib).unwrap_or_else(|| usage());
     match bench {
         "spawn_join" => assert!(n.is_multiple_of(BATCH), "N must be a multiple of {BATCH}"),
         "skynet" => assert!(is_power_of_10(n) && n >= 10, "N must be a power of 10"),
@@ -320,415 +318,91 @@ fn run_child(lib: &str, bench: &str, n: u64) {
 // ---------------------------------------------------------------------------------------
 // Harness side
 
-struct Options {
-    quick: bool,
-    rounds: Option<usize>,
-    only: Option<String>,
-    libs: Vec<Lib>,
-}
+const ROW_KEYS: [&str; 4] = ["spawn_join", "yield", "skynet", "parked"];
+
+const CLI: Cli<'static, Lib> = Cli {
+    name: "runtime",
+    rows: &ROW_KEYS,
+    libs: &ALL_LIBS,
+};
 
 fn usage() -> ! {
-    eprintln!(
-        "usage: runtime [--quick] [--rounds N] [--only ROW] [--libs LIB,LIB...]\n\
-         \x20      runtime --child LIB ROW N\n\
-         ROW: {}; LIB: {}",
-        ROWS.iter().map(|r| r.key).collect::<Vec<_>>().join(", "),
-        ALL_LIBS.map(Lib::key).join(", ")
-    );
-    std::process::exit(2)
+    CLI.usage()
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut opts = Options {
-        quick: false,
-        rounds: None,
-        only: None,
-        libs: ALL_LIBS.to_vec(),
-    };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--quick" => opts.quick = true,
-            "--rounds" => {
-                opts.rounds = Some(
-                    args.next()
-                        .and_then(|s| s.parse().ok())
-                        .filter(|&r| r > 0)
-                        .unwrap_or_else(|| usage()),
-                )
-            }
-            "--only" => {
-                let key = args.next().unwrap_or_else(|| usage());
-                if !ROWS.iter().any(|r| r.key == key) {
-                    usage();
-                }
-                opts.only = Some(key);
-            }
-            "--libs" => {
-                let list = args.next().unwrap_or_else(|| usage());
-                opts.libs = list
-                    .split(',')
-                    .map(|k| Lib::from_key(k).unwrap_or_else(|| usage()))
-                    .collect();
-            }
-            "--child" => {
-                let lib = args.next().unwrap_or_else(|| usage());
-                let bench = args.next().unwrap_or_else(|| usage());
-                let n = args
-                    .next()
-                    .and_then(|s| s.parse().ok())
-                    .filter(|&n| n > 0)
-                    .unwrap_or_else(|| usage());
-                run_child(&lib, &bench, n);
-                return;
-            }
-            "-h" | "--help" => usage(),
-            "--bench" => {}
-            _ => usage(),
+    match CLI.parse(std::env::args().skip(1)) {
+        Invocation::Child { lib, row, n } => run_child(&lib, &row, n),
+        Invocation::Harness(opts) => run_harness(&opts, &Peers::build("runtime")),
+    }
+}
+
+fn available(peers: &Peers, lib: Lib) -> Result<(), String> {
+    match lib {
+        Lib::Fibra if !cfg!(feature = "fibra-runtime") => {
+            Err("not built (needs `--features fibra-runtime`)".into())
         }
-    }
-    run_harness(&opts);
-}
-
-/// How to start one contender's child process.
-struct Peers {
-    me: PathBuf,
-    go: Result<PathBuf, String>,
-    boost: Result<PathBuf, String>,
-}
-
-impl Peers {
-    fn available(&self, lib: Lib) -> Result<(), String> {
-        match lib {
-            Lib::Fibra if !cfg!(feature = "fibra-runtime") => {
-                Err("not built (needs `--features fibra-runtime`)".into())
-            }
-            Lib::Go => self.go.as_ref().map(|_| ()).map_err(Clone::clone),
-            Lib::Boost1 | Lib::Boost2 => self.boost.as_ref().map(|_| ()).map_err(Clone::clone),
-            _ => Ok(()),
-        }
-    }
-
-    fn command(&self, lib: Lib, bench: &str, n: u64) -> Command {
-        let mut cmd;
-        match lib {
-            Lib::Go => {
-                cmd = Command::new(self.go.as_ref().expect("Go peer built"));
-                cmd.args([bench, &n.to_string()]).env("GOMAXPROCS", "2");
-            }
-            Lib::Boost1 | Lib::Boost2 => {
-                cmd = Command::new(self.boost.as_ref().expect("Boost peer built"));
-                let threads = if lib == Lib::Boost1 { "1" } else { "2" };
-                cmd.args([bench, &n.to_string(), threads]);
-            }
-            _ => {
-                cmd = Command::new(&self.me);
-                cmd.args(["--child", lib.key(), bench, &n.to_string()])
-                    .env("RUST_BACKTRACE", "0");
-            }
-        }
-        cmd
+        Lib::Go => peers.go.as_ref().map(|_| ()).map_err(Clone::clone),
+        Lib::Boost1 | Lib::Boost2 => peers.boost.as_ref().map(|_| ()).map_err(Clone::clone),
+        _ => Ok(()),
     }
 }
 
-/// The directory the peer programs are built into: `peers/` next to this binary (so
-/// under `$CARGO_TARGET_DIR/release/` or `bench/target/release/`).
-fn peers_dir(me: &Path) -> PathBuf {
-    me.parent().expect("binary in a directory").join("peers")
-}
-
-fn is_stale(output: &Path, source: &Path) -> bool {
-    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    match (mtime(output), mtime(source)) {
-        (Some(out), Some(src)) => out < src,
-        _ => true,
-    }
-}
-
-fn command_output(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd.output().map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
-}
-
-fn build_go(dir: &Path) -> Result<PathBuf, String> {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("go/runtime.go");
-    let exe = dir.join("runtime-go");
-    command_output(Command::new("go").arg("version"))
-        .map_err(|_| "skipped: `go` not found (apt-get install golang-go)".to_string())?;
-    if is_stale(&exe, &source) {
-        eprintln!("building {} ...", exe.display());
-        let mut cmd = Command::new("go");
-        cmd.arg("build").arg("-o").arg(&exe).arg(&source);
-        if std::env::var_os("GOCACHE").is_none() {
-            cmd.env("GOCACHE", dir.join("go-cache"));
-        }
-        command_output(&mut cmd).map_err(|e| format!("skipped: go build failed: {e}"))?;
-    }
-    Ok(exe)
-}
-
-fn build_boost(dir: &Path) -> Result<PathBuf, String> {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("boost/runtime.cpp");
-    let exe = dir.join("runtime-boost");
-    if !Path::new("/usr/include/boost/fiber/all.hpp").exists() {
-        return Err(
-            "skipped: Boost.Fiber not installed (apt-get install libboost-fiber-dev)".into(),
-        );
-    }
-    if is_stale(&exe, &source) {
-        eprintln!("building {} ...", exe.display());
-        command_output(
-            Command::new("g++")
-                .args(["-O2", "-std=c++17", "-pthread"])
-                .arg(&source)
-                .arg("-o")
-                .arg(&exe)
-                .args(["-lboost_fiber", "-lboost_context"]),
-        )
-        .map_err(|e| format!("skipped: g++ failed: {e}"))?;
-    }
-    Ok(exe)
-}
-
-/// What one child process reported.
-enum Outcome {
-    /// ns per operation, or KiB per parked fiber.
-    Ok(f64),
-    Failed {
-        /// How it ended: exit code, signal, time-out, or the last line of its stderr.
-        reason: String,
-        /// The last `progress` line of the parked row: (fibers parked, KiB per fiber).
-        progress: Option<(u64, f64)>,
-    },
-}
-
-fn fields(line: &str) -> impl Iterator<Item = (&str, &str)> {
-    line.split_whitespace()
-        .skip(1)
-        .filter_map(|f| f.split_once('='))
-}
-
-fn field(line: &str, key: &str) -> Option<f64> {
-    fields(line).find(|(k, _)| *k == key)?.1.parse().ok()
-}
-
-fn signal_name(sig: i32) -> String {
-    match sig {
-        libc::SIGABRT => "SIGABRT".into(),
-        libc::SIGSEGV => "SIGSEGV".into(),
-        libc::SIGBUS => "SIGBUS".into(),
-        libc::SIGKILL => "SIGKILL".into(),
-        libc::SIGILL => "SIGILL".into(),
-        s => format!("signal {s}"),
+fn command(peers: &Peers, lib: Lib, bench: &str, n: u64) -> Command {
+    match lib {
+        Lib::Go => peers.go_command(bench, n),
+        Lib::Boost1 => peers.boost_command(bench, n, 1),
+        Lib::Boost2 => peers.boost_command(bench, n, 2),
+        _ => peers.child_command(lib.key(), bench, n),
     }
 }
 
 /// Runs one measurement in a child process with a time limit.
 fn measure(peers: &Peers, lib: Lib, row: &Row, n: u64) -> Outcome {
-    let mut child = match peers
-        .command(lib, row.key, n)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            return Outcome::Failed {
-                reason: format!("cannot start: {e}"),
-                progress: None,
-            };
-        }
+    let key = match row.kind {
+        Kind::Time => "ns_per_op",
+        Kind::Rss => "kib_per_fiber",
     };
-    let drain = |mut r: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = r.read_to_end(&mut s);
-            String::from_utf8_lossy(&s).into_owned()
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().expect("piped stdout")));
-    let err = drain(Box::new(child.stderr.take().expect("piped stderr")));
-    let deadline = Instant::now() + row.timeout;
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() >= deadline => {
-                // Our own child, by its handle.
-                let _ = child.kill();
-                let _ = child.wait();
-                timed_out = true;
-                break None;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(_) => break None,
-        }
-    };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
-    let result = stdout.lines().rev().find(|l| l.starts_with("result "));
-    let progress = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("progress ") || l.starts_with("result "))
-        .and_then(|l| Some((field(l, "parked")? as u64, field(l, "kib_per_fiber")?)));
-    let value = result.and_then(|l| match row.kind {
-        Kind::Time => field(l, "ns_per_op"),
-        Kind::Rss => field(l, "kib_per_fiber"),
-    });
-    let success = status.is_some_and(|s| s.success());
-    match value {
-        // A parked child that printed its result and then failed while releasing the
-        // fibers still measured what it was asked to measure; anything else must exit 0.
-        Some(v) if success || row.kind == Kind::Rss => Outcome::Ok(v),
-        _ => {
-            use std::os::unix::process::ExitStatusExt as _;
-            let ended = if timed_out {
-                format!("timed out after {} s", row.timeout.as_secs())
-            } else if let Some(sig) = status.and_then(|s| s.signal()) {
-                format!("killed by {}", signal_name(sig))
-            } else if let Some(code) = status.and_then(|s| s.code()) {
-                format!("exit code {code}")
-            } else {
-                "no result".into()
-            };
-            // The child's own word: a Rust panic's message (may: "failed to alloc sys
-            // stack: ... Cannot allocate memory"), else the last line of its stderr.
-            let mut lines = stderr.lines().map(str::trim).filter(|l| !l.is_empty());
-            let said = lines
-                .clone()
-                .skip_while(|l| !l.contains("panicked at"))
-                .nth(1)
-                .or_else(|| lines.rfind(|l| !l.starts_with("note:")))
-                .map(|l| l.chars().take(160).collect::<String>());
-            Outcome::Failed {
-                reason: match said {
-                    Some(s) => format!("{ended}: {s}"),
-                    None => ended,
-                },
-                progress,
-            }
-        }
-    }
+    // A parked child that printed its result and then failed while releasing the fibers
+    // still measured what it was asked to measure; anything else must exit 0.
+    harness::run_child(
+        &mut command(peers, lib, row.key, n),
+        row.timeout,
+        key,
+        row.kind == Kind::Rss,
+    )
 }
 
-/// The samples of one contender in one row.
-struct Series {
-    lib: Lib,
-    n: u64,
-    /// Per round; `None` where it was not run or failed.
-    samples: Vec<Option<f64>>,
-    failure: Option<(String, Option<(u64, f64)>)>,
-    /// Why it was not run at all.
-    skipped: Option<String>,
+/// The parked row's last report of a failed child: (fibers parked, KiB per fiber).
+fn progress(f: &Failure) -> Option<(u64, f64)> {
+    let l = f.last_report.as_deref()?;
+    Some((field(l, "parked")? as u64, field(l, "kib_per_fiber")?))
 }
 
-impl Series {
-    fn ok(&self) -> Vec<f64> {
-        self.samples.iter().flatten().copied().collect()
-    }
-    fn median(&self) -> Option<f64> {
-        let mut v = self.ok();
-        (!v.is_empty()).then(|| median(&mut v))
-    }
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-/// Median over the rounds where both ran of a / b in that round.
-fn paired_ratio(a: &Series, b: &Series) -> Option<f64> {
-    let mut r: Vec<f64> = a
-        .samples
-        .iter()
-        .zip(&b.samples)
-        .filter_map(|(x, y)| Some((*x)? / (*y)?))
-        .collect();
-    (!r.is_empty()).then(|| median(&mut r))
-}
-
-fn measure_row(row: &Row, opts: &Options, peers: &Peers) -> Vec<Series> {
+fn measure_row(row: &Row, opts: &Options<Lib>, peers: &Peers) -> Vec<Series<Lib>> {
     let n = if opts.quick { row.n_quick } else { row.n };
     let rounds = opts.rounds.unwrap_or(if opts.quick {
         row.rounds_quick
     } else {
         row.rounds
     });
-    let mut series: Vec<Series> = ALL_LIBS
+    let mut series: Vec<Series<Lib>> = ALL_LIBS
         .iter()
-        .map(|&lib| Series {
-            lib,
-            n: n_for(lib, row, n),
-            samples: vec![None; rounds],
-            failure: None,
-            skipped: if !opts.libs.contains(&lib) {
+        .map(|&lib| {
+            let skipped = if !opts.libs.contains(&lib) {
                 Some("not selected (--libs)".into())
             } else {
-                peers.available(lib).err()
-            },
+                available(peers, lib).err()
+            };
+            Series::new(lib, n_for(lib, row, n), rounds, skipped)
         })
         .collect();
-    let active: Vec<usize> = (0..series.len())
-        .filter(|&i| series[i].skipped.is_none())
-        .collect();
-    for round in 0..rounds {
-        eprint!("  round {}/{rounds}:", round + 1);
-        for k in 0..active.len() {
-            let s = &mut series[active[(round + k) % active.len()]];
-            // A contender that failed once (may's ENOMEM) is not run again in this row.
-            if s.failure.is_some() {
-                continue;
-            }
-            eprint!(" {}", s.lib.key());
-            match measure(peers, s.lib, row, s.n) {
-                Outcome::Ok(v) => s.samples[round] = Some(v),
-                Outcome::Failed { reason, progress } => {
-                    eprint!("(failed)");
-                    s.failure = Some((reason, progress));
-                }
-            }
-        }
-        eprintln!();
-    }
+    run_rounds(&mut series, |lib, n| measure(peers, lib, row, n));
     series
 }
 
-fn fmt_ns(ns: f64) -> String {
-    if ns >= 1000.0 {
-        format!("{:.2} µs", ns / 1000.0)
-    } else {
-        format!("{ns:.0} ns")
-    }
-}
-
-fn fmt_count(n: u64) -> String {
-    if n >= 1_000_000 && n.is_multiple_of(100_000) {
-        format!("{}M", n as f64 / 1e6)
-    } else if n >= 1_000 && n.is_multiple_of(100) {
-        format!("{}k", n as f64 / 1e3)
-    } else {
-        n.to_string()
-    }
-}
-
-fn fmt_ratio(r: f64) -> String {
-    format!("{r:.2}x")
-}
-
 /// One contender's cell of the table.
-fn cell(row: &Row, s: &Series, row_n: u64) -> String {
+fn cell(row: &Row, s: &Series<Lib>, row_n: u64) -> String {
     if s.skipped.is_some() {
         return "-".into();
     }
@@ -748,53 +422,20 @@ fn cell(row: &Row, s: &Series, row_n: u64) -> String {
                 format!("{m:.2} KiB")
             }
         ),
-        (Kind::Rss, None, Some((reason, progress))) => {
-            let how = short_failure(reason);
-            match progress {
-                Some((k, kib)) => format!("{kib:.2} KiB at {}, then {how}", fmt_count(*k)),
+        (Kind::Rss, None, Some(f)) => {
+            let how = short_failure(&f.reason);
+            match progress(f) {
+                Some((k, kib)) => format!("{kib:.2} KiB at {}, then {how}", fmt_count(k)),
                 None => how,
             }
         }
-        (Kind::Time, None, Some((reason, _))) => short_failure(reason),
+        (Kind::Time, None, Some(f)) => short_failure(&f.reason),
         (_, None, None) => "-".into(),
     }
 }
 
-/// "aborts (ENOMEM)"-style summary of a failure, for the table; the full text is below it.
-fn short_failure(reason: &str) -> String {
-    let what = if reason.starts_with("timed out") {
-        "times out"
-    } else if reason.starts_with("killed by SIGABRT") {
-        "aborts"
-    } else if reason.starts_with("killed by") {
-        "crashes"
-    } else {
-        "fails"
-    };
-    let lower = reason.to_lowercase();
-    let why = if lower.contains("cannot allocate memory")
-        || lower.contains("enomem")
-        || lower.contains("os error 12")
-    {
-        " (ENOMEM)"
-    } else if lower.contains("alloc") {
-        " (allocation failed)"
-    } else {
-        ""
-    };
-    format!("{what}{why}")
-}
-
-fn run_harness(opts: &Options) {
-    let me = std::env::current_exe().expect("own path");
-    let dir = peers_dir(&me);
-    std::fs::create_dir_all(&dir).expect("create the peers directory");
-    let peers = Peers {
-        go: build_go(&dir),
-        boost: build_boost(&dir),
-        me,
-    };
-    print_header(opts, &peers);
+fn run_harness(opts: &Options<Lib>, peers: &Peers) {
+    print_header(opts, peers);
 
     let rows: Vec<&Row> = ROWS
         .iter()
@@ -809,7 +450,7 @@ fn run_harness(opts: &Options) {
     for row in rows {
         let n = if opts.quick { row.n_quick } else { row.n };
         eprintln!("measuring {} (N = {}) ...", row.key, fmt_count(n));
-        let series = measure_row(row, opts, &peers);
+        let series = measure_row(row, opts, peers);
         let get = |lib: Lib| series.iter().find(|s| s.lib == lib).expect("every lib");
         let fibra = get(Lib::Fibra);
         let ratio_to = |lib: Lib| -> String {
@@ -828,14 +469,7 @@ fn run_harness(opts: &Options) {
         let (target, met) = match row.target {
             Target::RatioTo(peer, max) => {
                 let name = if peer == Lib::Go { "Go" } else { "may" };
-                let met = paired_ratio(fibra, get(peer)).map_or("-", |r| {
-                    // Judged at the two decimals shown.
-                    if (r * 100.0).round() / 100.0 <= max {
-                        "yes"
-                    } else {
-                        "**no**"
-                    }
-                });
+                let met = paired_ratio(fibra, get(peer)).map_or("-", |r| met_ratio(r, max));
                 (format!("fibra <= {max}x {name}"), met)
             }
             Target::Kib(max) => {
@@ -871,178 +505,45 @@ fn run_harness(opts: &Options) {
         );
         let _ = writeln!(notes, "- {} (`{}`):", row_name(row, n), row.key);
         for s in &series {
-            let _ = write!(notes, "    {:<7} {:<80} ", s.lib.key(), what(s.lib, row));
-            if let Some(why) = &s.skipped {
-                let _ = writeln!(notes, "{why}");
-                continue;
-            }
-            let mut ok = s.ok();
-            if !ok.is_empty() {
-                let med = median(&mut ok);
-                let unit = |v: f64| match row.kind {
-                    Kind::Time => fmt_ns(v),
-                    Kind::Rss => format!("{v:.2} KiB"),
-                };
-                let iqr = {
-                    let q = |p: f64| ok[((ok.len() - 1) as f64 * p).round() as usize];
-                    (q(0.75) - q(0.25)) / med * 100.0
-                };
-                let _ = write!(
-                    notes,
-                    "median {} min {} max {} IQR {iqr:.1}% ({} rounds, N = {})",
-                    unit(med),
-                    unit(ok[0]),
-                    unit(ok[ok.len() - 1]),
-                    ok.len(),
-                    fmt_count(s.n)
-                );
-            }
-            if let Some((reason, progress)) = &s.failure {
-                let _ = write!(notes, "FAILED (N = {}): {reason}", fmt_count(s.n));
-                if let Some((k, kib)) = progress {
-                    let _ = write!(notes, "; last report: {k} parked at {kib:.2} KiB each");
-                }
-            }
-            let _ = writeln!(notes);
+            let unit = |v: f64| match row.kind {
+                Kind::Time => fmt_ns(v),
+                Kind::Rss => format!("{v:.2} KiB"),
+            };
+            let last_report = |l: &str| {
+                let (k, kib) = (field(l, "parked")? as u64, field(l, "kib_per_fiber")?);
+                Some(format!("last report: {k} parked at {kib:.2} KiB each"))
+            };
+            let _ = writeln!(
+                notes,
+                "    {:<7} {:<80} {}",
+                s.lib.key(),
+                what(s.lib, row),
+                spread_note(s, unit, last_report)
+            );
         }
     }
-    println!();
-    print!("{table}");
-    println!();
-    println!("Per contender: what runs, and the spread of its rounds:");
-    print!("{notes}");
-    println!("load at the end: {}", load_average());
+    harness::print_report(&table, &notes);
 }
 
-fn print_header(opts: &Options, peers: &Peers) {
-    println!("fibra runtime peer benchmark");
-    println!("machine: {}", machine_line());
-    println!("rustc:   {}", env!("BENCH_RUSTC_VERSION"));
-    if let Some(rev) = fibra_revision() {
-        println!(
-            "fibra:   {rev}{}",
-            if cfg!(feature = "fibra-runtime") {
-                ""
-            } else {
-                " (column off: build with --features fibra-runtime)"
-            }
-        );
-    }
-    let lock = include_str!("../../../Cargo.lock");
-    let version = |name: &str| {
-        let mut lines = lock.lines();
-        lines
-            .find(|l| *l == format!("name = \"{name}\""))
-            .and_then(|_| lines.next())
-            .and_then(|l| l.strip_prefix("version = \""))
-            .map(|v| v.trim_end_matches('"').to_string())
-            .unwrap_or_else(|| "?".into())
-    };
+fn print_header(opts: &Options<Lib>, peers: &Peers) {
+    harness::print_header_start(
+        "fibra runtime peer benchmark",
+        if cfg!(feature = "fibra-runtime") {
+            ""
+        } else {
+            " (column off: build with --features fibra-runtime)"
+        },
+    );
     println!(
         "peers:   tokio {} (multi_thread, 2 workers), may {} (2 workers, default 32 KiB stacks)",
-        version("tokio"),
-        version("may")
+        harness::crate_version("tokio"),
+        harness::crate_version("may")
     );
-    match &peers.go {
-        Ok(_) => println!(
-            "         {} (GOMAXPROCS=2)",
-            command_output(Command::new("go").arg("version")).unwrap_or_else(|e| e)
-        ),
-        Err(e) => println!("         Go: {e}"),
-    }
-    match &peers.boost {
-        Ok(exe) => println!(
-            "         {}, g++ {} -O2; 1 thread = round_robin, 2 threads = work_stealing",
-            command_output(Command::new(exe).arg("version")).unwrap_or_else(|e| e),
-            command_output(Command::new("g++").arg("-dumpfullversion")).unwrap_or_default()
-        ),
-        Err(e) => println!("         Boost.Fiber: {e}"),
-    }
-    println!(
-        "load:    {} (1, 5, 15-minute load averages at the start)",
-        load_average()
-    );
+    harness::print_external_peers(&peers.go, &peers.boost);
+    harness::print_load();
     println!(
         "method:  one child process per measurement, interleaved rounds (order rotates each round), \
          medians; fibra/Go and fibra/may are medians of per-round ratios (RSS: of the medians){}",
         if opts.quick { "; --quick" } else { "" }
     );
-}
-
-/// The first three fields of /proc/loadavg: other work on this 2-CPU machine shows up
-/// in every figure.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
-/// `<model name> (family F model M stepping S, <N> logical CPUs, <MHz> MHz), <kernel>`
-/// from /proc (as in the coroutine harness, src/main.rs).
-fn machine_line() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let field = |name: &str| {
-        cpuinfo.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            (k.trim() == name).then(|| v.trim().to_string())
-        })
-    };
-    let model = field("model name").unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    let cpus = cpuinfo
-        .lines()
-        .filter(|l| l.starts_with("processor"))
-        .count();
-    let mhz = field("cpu MHz")
-        .map(|m| format!(", {m} MHz"))
-        .unwrap_or_default();
-    let kernel =
-        std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string());
-    let kernel = kernel.map(|k| format!(", Linux {k}")).unwrap_or_default();
-    let fms = match (field("cpu family"), field("model"), field("stepping")) {
-        (Some(f), Some(m), Some(s)) => format!("family {f} model {m} stepping {s}, "),
-        _ => String::new(),
-    };
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            let kib: u64 = m
-                .lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()?;
-            Some(format!(", {:.0} GiB", kib as f64 / 1024.0 / 1024.0))
-        })
-        .unwrap_or_default();
-    let maps = std::fs::read_to_string("/proc/sys/vm/max_map_count")
-        .map(|s| format!(", vm.max_map_count {}", s.trim()))
-        .unwrap_or_default();
-    format!("{model} ({fms}{cpus} logical CPUs{mhz}{mem}){kernel}{maps}")
-}
-
-/// The fibra checkout's commit, if git is at hand.
-fn fibra_revision() -> Option<String> {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let rev =
-        command_output(Command::new("git").args(["-C", root, "rev-parse", "--short", "HEAD"]))
-            .ok()
-            .filter(|r| !r.is_empty())?;
-    let dirty = command_output(Command::new("git").args([
-        "-C",
-        root,
-        "status",
-        "--porcelain",
-        "--untracked-files=no",
-        "--",
-        "src",
-        "asm",
-        "build.rs",
-    ]))
-    .is_ok_and(|o| !o.is_empty());
-    Some(if dirty {
-        format!("{rev} + uncommitted changes in src/ asm/")
-    } else {
-        rev
-    })
 }
