@@ -10,9 +10,8 @@
 
 use super::slot::{Slot, SlotPtr};
 use super::state::{self, RecvBlocked, SendBlocked, State, WaitNode};
-use crate::loom::{Mutex, MutexGuard};
-use crate::sync::lock_list;
 use crate::sync::signal::{Deadline, Signal, TIMED_OUT, Waker};
+use crate::sync::spin_lock::{SpinGuard as MutexGuard, SpinLock as Mutex};
 use crate::sync::wait_list::WaitList;
 
 /// What a blocking send or receive may end with, besides success.
@@ -116,7 +115,7 @@ impl<T> Chan<T> {
 
     #[inline]
     fn lock(&self) -> MutexGuard<'_, State<T>> {
-        lock_list(&self.state)
+        crate::sync::spin_lock::lock(&self.state)
     }
 
     /// The buffer's capacity (`usize::MAX`: unbounded).

@@ -10,6 +10,7 @@
 // Parts of the wait machinery are used only by primitives still being written.
 #[allow(dead_code)]
 pub(crate) mod signal;
+pub(crate) mod spin_lock;
 #[allow(dead_code)]
 pub(crate) mod wait_list;
 
