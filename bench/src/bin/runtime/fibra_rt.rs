@@ -93,42 +93,33 @@ pub(crate) fn skynet(n: u64) -> f64 {
 }
 
 struct Parked {
+    release: fibra::sync::Event,
     parked: AtomicU64,
     finished: AtomicU64,
 }
 
-/// TODO(fibra::sync): park every fiber on one `fibra::sync::Event` (waited on by all,
-/// set once at the end), as the peers park on one channel / semaphore / flag. Until
-/// fibra has synchronisation primitives, the only ways a fiber can park are
-/// `JoinHandle::join` and `sleep`, so the fibers form a chain instead: fiber 0 joins a
-/// `spawn_blocking` task that waits for the release on a std channel, and fiber k joins
-/// fiber k-1 (a `JoinHandle` has one joiner). Each fiber so holds one extra handle, and
-/// the release wakes them one after the other instead of all at once; what is measured,
-/// the RSS of N parked fibers, is the same.
+/// Every fiber parks on one manual-reset `fibra::sync::Event`, set once at the end, as the
+/// peers park on one channel / semaphore / flag. The spawner detaches them (dropping a
+/// handle does not cancel a fiber) and counts them out instead.
 pub(crate) fn parked(n: u64) {
     let rt = runtime();
     rt.block_on(|| {
         let shared = Arc::new(Parked {
+            release: fibra::sync::Event::new_manual_reset(),
             parked: AtomicU64::new(0),
             finished: AtomicU64::new(0),
         });
-        let (release, gate) = std::sync::mpsc::channel::<()>();
-        let gate: JoinHandle<()> = fibra::spawn_blocking(move || {
-            let _ = gate.recv();
-        });
         rss::baseline();
-        let mut prev = gate;
         let mut spawned = 0;
         while spawned < n {
             let step = CHUNK.min(n - spawned);
             for _ in 0..step {
                 let s = shared.clone();
-                let wait_for = prev;
-                prev = fibra::spawn(move || {
+                drop(fibra::spawn(move || {
                     s.parked.fetch_add(1, Ordering::Relaxed);
-                    join(wait_for);
+                    s.release.wait();
                     s.finished.fetch_add(1, Ordering::Release);
-                });
+                }));
             }
             spawned += step;
             while shared.parked.load(Ordering::Relaxed) < spawned {
@@ -136,8 +127,9 @@ pub(crate) fn parked(n: u64) {
             }
             rss::checkpoint(spawned, n);
         }
-        release.send(()).expect("the gate is waiting");
-        join(prev);
-        assert_eq!(shared.finished.load(Ordering::Acquire), n);
+        shared.release.set();
+        while shared.finished.load(Ordering::Acquire) < n {
+            fibra::yield_now();
+        }
     })
 }

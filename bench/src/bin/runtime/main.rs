@@ -205,7 +205,7 @@ fn what(lib: Lib, row: &Row) -> &'static str {
             "each node starts 10 fibers and joins them (at a tenth of N)"
         }
         (Lib::Fibra, "parked") => {
-            "a chain: fiber k joins fiber k-1, fiber 0 joins a spawn_blocking gate"
+            "fibers waiting on one manual-reset fibra::sync::Event, set at the end"
         }
         (Lib::Go, "parked") => "goroutines blocked receiving from one chan, closed at the end",
         (Lib::Tokio, "parked") => {
