@@ -15,11 +15,11 @@ pub(crate) use std::sync::{
 // Thread parking for waiters that are plain threads (`sync::signal`).
 #[cfg(loom)]
 pub(crate) mod thread {
-    pub(crate) use loom::thread::{Thread, current, park};
+    pub(crate) use loom::thread::{Thread, current, park, yield_now};
 }
 #[cfg(not(loom))]
 pub(crate) mod thread {
-    pub(crate) use std::thread::{Thread, current, park, park_timeout};
+    pub(crate) use std::thread::{Thread, current, park, park_timeout, yield_now};
 }
 
 // Wider atomics, `Arc` and a checked cell for the run queue (`runtime::queue`).

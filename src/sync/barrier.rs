@@ -2,9 +2,11 @@
 //!
 //! Everything happens under one lock: a party counts itself in and, unless it is the
 //! last of its round, queues a node and waits. The last one resets the count for the next
-//! round and releases the queued ones (there are no timeouts, so every claim succeeds).
+//! round and releases the queued ones (there are no timeouts, so every claim succeeds,
+//! unless a waiter was unwound: then it withdrew from its round, see `Barrier::withdraw`).
 
 use super::signal::Signal;
+use super::unwind_guard::UnwindGuard;
 use super::wait_list::{Node, WaitList};
 use super::wake_all::{Chained, Released};
 use crate::loom::Mutex as ListLock;
@@ -107,11 +109,31 @@ impl Barrier {
             return BarrierWaitResult { leader: true };
         }
         // SAFETY: the node stays on our stack until the leader pops it: we wait for its
-        // claim (never cancelled) to complete before the frame ends.
+        // claim to complete before the frame ends. Only a wait that unwinds cancels the
+        // claim, and then its `UnwindGuard` unlinks the node before the frame ends.
         unsafe { round.waiters.push_back(&node) };
         drop(round);
+        let guard = UnwindGuard::new(&signal, |claimed| {
+            if claimed.is_none() {
+                self.withdraw(&node);
+            }
+        });
         signal.wait();
+        guard.disarm();
         BarrierWaitResult { leader: false }
+    }
+
+    /// A party unwound out of its wait, having cancelled its claim: it leaves the round it
+    /// joined, so the round still needs `parties` live parties. If its node is no longer
+    /// linked, the leader has completed that round already (counting it, but losing its
+    /// claim): then there is nothing to undo.
+    #[cold]
+    fn withdraw(&self, node: &Node<Chained>) {
+        let mut round = super::lock_list(&self.round);
+        // SAFETY: our node, alive; if linked, it is in this list.
+        if unsafe { round.waiters.remove(node) } {
+            round.arrived -= 1;
+        }
     }
 }
 

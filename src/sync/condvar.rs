@@ -9,10 +9,19 @@
 //! for the same signal. If the waiter wins, the notifier drops its node and moves on to
 //! the next waiter (a `notify_one` racing a timeout still wakes someone if anyone else is
 //! waiting); the waiter then unlinks its node itself, if still linked, under the list lock.
+//!
+//! A waiter unwound out of its wait (its fiber's runtime shut down) backs out the same
+//! way; a notification that had already reached it is passed on with `notify_one`. It
+//! does not lock the mutex again while unwinding: the guard it gave to `wait` is gone (no
+//! guard drop unlocks the mutex either), and the mutex stays as it was during the wait,
+//! unlocked. Re-locking would make the unwinding wait for the mutex, which can hang a
+//! shutdown: its holder may be another fiber of the same worker, waiting its turn to be
+//! unwound. The data behind the mutex is exactly as the last holder left it.
 
 use super::mutex::MutexGuard;
 use super::raw_mutex::RawMutex;
 use super::signal::{Deadline, Signal, TIMED_OUT, deadline_after};
+use super::unwind_guard::UnwindGuard;
 use super::wait_list::{Node, WaitList};
 use super::wake_batch::WakeBatch;
 use crate::loom::{AtomicBool, Mutex as ListLock, Ordering};
@@ -45,6 +54,10 @@ struct Waiters {
 /// All waiters that are queued at the same time must use the same mutex; waiting with
 /// a different one panics (`fibra: a Condvar was waited on with two different mutexes at
 /// once`). Once nobody waits, the condvar may be used with another mutex.
+///
+/// A fiber unwound while it waits (its runtime shut down) leaves the mutex unlocked: it
+/// does not lock it again on the way out (which could hang the shutdown), and a
+/// notification that had already reached it is passed on to another waiter.
 ///
 /// ```
 /// use fibra::sync::{Condvar, Mutex};
@@ -118,9 +131,8 @@ impl Condvar {
     ///
     /// # Panics
     /// If other waiters are queued with a different mutex.
-    pub fn wait<'a, T: ?Sized>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-        self.wait_until(&mut guard, None);
-        guard
+    pub fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        self.wait_until(guard, None).0
     }
 
     /// Waits as long as `condition` returns true, checking it under the lock first and
@@ -137,7 +149,7 @@ impl Condvar {
         F: FnMut(&mut T) -> bool,
     {
         while condition(&mut *guard) {
-            self.wait_until(&mut guard, None);
+            guard = self.wait_until(guard, None).0;
         }
         guard
     }
@@ -149,10 +161,10 @@ impl Condvar {
     /// As [`Condvar::wait`].
     pub fn wait_timeout<'a, T: ?Sized>(
         &self,
-        mut guard: MutexGuard<'a, T>,
+        guard: MutexGuard<'a, T>,
         timeout: Duration,
     ) -> (MutexGuard<'a, T>, WaitTimeoutResult) {
-        let timed_out = self.wait_until(&mut guard, deadline_after(timeout));
+        let (guard, timed_out) = self.wait_until(guard, deadline_after(timeout));
         (guard, WaitTimeoutResult(timed_out))
     }
 
@@ -175,7 +187,9 @@ impl Condvar {
             if !condition(&mut *guard) {
                 return (guard, WaitTimeoutResult(false));
             }
-            if self.wait_until(&mut guard, deadline) {
+            let timed_out;
+            (guard, timed_out) = self.wait_until(guard, deadline);
+            if timed_out {
                 let still = condition(&mut *guard);
                 return (guard, WaitTimeoutResult(still));
             }
@@ -202,13 +216,27 @@ impl Condvar {
         }
     }
 
-    /// Queues, unlocks, waits, and locks again; returns whether the deadline passed.
-    fn wait_until<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>, deadline: Deadline) -> bool {
+    /// Queues, unlocks, waits, and locks again; returns the guard and whether the deadline
+    /// passed. If the wait unwinds, the node is unlinked (or a notification that reached
+    /// it passed on) and the mutex is left unlocked (see the module docs).
+    fn wait_until<'a, T: ?Sized>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        deadline: Deadline,
+    ) -> (MutexGuard<'a, T>, bool) {
         let signal = Signal::new();
         let node = Node::new(&signal, NOTIFIED, 0);
         self.enqueue(&node, guard.raw());
         guard.unlocked(|| {
-            if signal.wait_deadline(deadline) == TIMED_OUT {
+            let unwind = UnwindGuard::new(&signal, |claimed| match claimed {
+                None => self.remove_timed_out(&node),
+                // Notified, but the notification will not be used: pass it on, so that a
+                // `notify_one` still wakes a waiter that can act on it.
+                Some(_) => self.notify_one(),
+            });
+            let tag = signal.wait_deadline(deadline);
+            unwind.disarm();
+            if tag == TIMED_OUT {
                 self.remove_timed_out(&node);
                 true
             } else {
@@ -229,7 +257,8 @@ impl Condvar {
         node.set_data(waiters.next_arrival);
         waiters.next_arrival += 1;
         // SAFETY: the node lives in `wait_until`'s frame, which does not end before the
-        // node is popped by a notifier or removed by `remove_timed_out`.
+        // node is popped by a notifier or removed by `remove_timed_out` (on timeout, or
+        // from the `UnwindGuard` if the wait unwinds).
         unsafe { waiters.list.push_back(node) };
         // Relaxed: see `notify_one`.
         self.has_waiters.store(true, Ordering::Relaxed);

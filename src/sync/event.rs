@@ -7,6 +7,7 @@
 //! once the list is empty). Outside the lock, the word moves between `0` and `SET` only.
 
 use super::signal::{Deadline, Signal, TIMED_OUT};
+use super::unwind_guard::UnwindGuard;
 use super::wait_list::{Node, WaitList};
 use super::wake_all::{Chained, Released};
 use crate::loom::{AtomicUsize, Mutex as ListLock, Ordering};
@@ -164,7 +165,10 @@ impl Event {
         if !self.enqueue(&node) {
             return true; // set meanwhile (and consumed, if auto-reset)
         }
-        if signal.wait_deadline(deadline) != TIMED_OUT {
+        let guard = UnwindGuard::new(&signal, |claimed| self.abandon(&node, claimed));
+        let tag = signal.wait_deadline(deadline);
+        guard.disarm();
+        if tag != TIMED_OUT {
             return true; // released by a setter
         }
         self.remove_timed_out(&node);
@@ -195,7 +199,8 @@ impl Event {
             }
         }
         // SAFETY: the node stays on our stack until it is popped, or removed by
-        // `remove_timed_out` before the frame ends.
+        // `remove_timed_out` (on timeout, or from the `UnwindGuard` if the wait unwinds)
+        // before the frame ends.
         unsafe { list.push_back(node) };
         true
     }
@@ -210,6 +215,19 @@ impl Event {
         if list.is_empty() {
             // With SET set (a setter found the list empty), WAITERS is clear already.
             self.state.fetch_and(!WAITERS, Ordering::Relaxed);
+        }
+    }
+
+    /// A waiter unwound out of its wait (see [`UnwindGuard`]): backs out as on timeout if
+    /// it cancelled its own claim (without taking a later set, as a timed-out wait does:
+    /// nobody is left to use it); if a set of an auto-reset event released it (and so was
+    /// consumed by it), sets the event again, for the next waiter or the next wait.
+    #[cold]
+    fn abandon(&self, node: &Node<Chained>, claimed: Option<usize>) {
+        match claimed {
+            None => self.remove_timed_out(node),
+            Some(_) if !self.manual => self.set(),
+            Some(_) => {}
         }
     }
 
@@ -277,6 +295,36 @@ mod loom_tests {
     use super::*;
     use loom::sync::Arc;
     use loom::thread;
+
+    /// A waiter unwound out of its wait (simulated: its `UnwindGuard` drops right after it
+    /// queued) races a set, of either kind of event: the set is never lost (an auto-reset
+    /// one consumed by the dying waiter is set again), and no node or WAITERS bit is left.
+    #[test]
+    fn loom_event_unwound_waiter_races_set() {
+        for manual in [false, true] {
+            crate::sync::loom_model(3, move || {
+                let ev = Arc::new(Event::with_mode(manual));
+                let waiter = {
+                    let ev = ev.clone();
+                    thread::spawn(move || {
+                        let signal = Signal::new();
+                        let node = Node::new(&signal, 0, Chained::END);
+                        if ev.enqueue(&node) {
+                            drop(UnwindGuard::new(&signal, |claimed| {
+                                ev.abandon(&node, claimed);
+                            }));
+                        } else if !manual {
+                            ev.set(); // consumed the set: give it back too
+                        }
+                    })
+                };
+                ev.set();
+                waiter.join().unwrap();
+                assert!(ev.is_set(), "the set was lost");
+                assert!(crate::sync::lock_list(&ev.waiters).is_empty());
+            });
+        }
+    }
 
     /// One set races two timed waits (under loom each gives up at once, racing its cancel
     /// against the setter): exactly one of them consumes the set, or nobody does and the

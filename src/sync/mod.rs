@@ -5,12 +5,15 @@
 //! How waiting works, in every primitive: a waiter puts a [`signal::Signal`] and a
 //! [`wait_list::Node`] on its own stack, links the node into the primitive's wait list
 //! under the primitive's lock, and sleeps. Whoever ends the wait (a notifier, or the
-//! waiter's own deadline) wins the signal with one CAS; the loser backs out.
+//! waiter's own deadline) wins the signal with one CAS; the loser backs out. A waiter
+//! unwound out of its wait (its runtime shut down) backs out the same way, and gives back
+//! whatever a notifier had already granted it ([`unwind_guard`]).
 
 // Parts of the wait machinery are used only by primitives still being written.
 #[allow(dead_code)]
 pub(crate) mod signal;
 pub(crate) mod spin_lock;
+mod unwind_guard;
 #[allow(dead_code)]
 pub(crate) mod wait_list;
 

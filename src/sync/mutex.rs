@@ -158,22 +158,22 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
         &self.mutex.raw
     }
 
-    /// Unlocks the mutex, runs `f`, and locks it again before returning, also when `f`
-    /// unwinds (for [`Condvar`](super::Condvar), which sleeps in `f`). The `&mut` borrow
-    /// keeps the guard from being used meanwhile.
-    pub(crate) fn unlocked<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        /// Takes the lock back when dropped.
-        struct Relock<'m>(&'m RawMutex);
-        impl Drop for Relock<'_> {
-            fn drop(&mut self) {
-                self.0.lock();
-            }
-        }
-        // SAFETY: the guard holds the lock; `Relock` takes it back before the guard can be
-        // used or dropped again, whether `f` returns or unwinds.
-        unsafe { self.mutex.raw.unlock() };
-        let _relock = Relock(&self.mutex.raw);
-        f()
+    /// Unlocks the mutex, runs `f`, locks the mutex again and returns a new guard (for
+    /// [`Condvar`](super::Condvar), which sleeps in `f`).
+    ///
+    /// If `f` unwinds (a fiber unwound out of its condvar wait because its runtime shut
+    /// down), the mutex is left unlocked and no guard remains: it is neither locked again
+    /// (which could block the unwinding, even hang a shutdown waiting for a holder that is
+    /// itself a fiber waiting to be unwound) nor unlocked a second time.
+    pub(crate) fn unlocked<R>(self, f: impl FnOnce() -> R) -> (Self, R) {
+        let mutex = self.mutex;
+        // The lock is released below, not by the guard.
+        std::mem::forget(self);
+        // SAFETY: the guard we consumed held the lock, and no guard is left to unlock it.
+        unsafe { mutex.raw.unlock() };
+        let r = f();
+        mutex.raw.lock();
+        (MutexGuard::new(mutex), r)
     }
 }
 

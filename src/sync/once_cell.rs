@@ -9,6 +9,7 @@
 //! race to run their own initialisers.
 
 use super::signal::Signal;
+use super::unwind_guard::UnwindGuard;
 use super::wait_list::{Node, WaitList};
 use super::wake_all::{Chained, Released};
 use crate::loom::{AtomicU64, AtomicUsize, Mutex as ListLock, Ordering, UnsafeCell};
@@ -252,10 +253,38 @@ impl<T> OnceCell<T> {
             }
         }
         // SAFETY: the node stays on our stack until the runner pops it: we wait below for
-        // its claim (never cancelled) to complete before the frame ends.
+        // its claim to complete before the frame ends. Only a wait that unwinds cancels
+        // the claim, and then its `UnwindGuard` unlinks the node before the frame ends.
         unsafe { list.push_back(&node) };
         drop(list);
+        // A release granted nothing to give back (every released waiter races to run its
+        // own initialiser, none is chosen); a cancelled wait backs out.
+        let guard = UnwindGuard::new(&signal, |claimed| {
+            if claimed.is_none() {
+                self.withdraw(&node);
+            }
+        });
         signal.wait();
+        guard.disarm();
+    }
+
+    /// A waiter unwound out of its wait, having cancelled its claim: unlinks its node, and
+    /// clears WAITERS if the list is empty (so the runner need not take the lock).
+    #[cold]
+    fn withdraw(&self, node: &Node<Chained>) {
+        let mut list = super::lock_list(&self.waiters);
+        // SAFETY: our node, alive; if linked, it is in this list.
+        unsafe { list.remove(node) };
+        if list.is_empty() {
+            // Relaxed: as setting it in `wait_for_runner`. Fails if the runner finished or
+            // failed meanwhile: it clears WAITERS itself (and finds nobody under the lock).
+            let _ = self.state.compare_exchange(
+                RUNNING | WAITERS,
+                RUNNING,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
     }
 }
 

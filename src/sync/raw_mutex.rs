@@ -14,6 +14,7 @@
 //! PARKED finds a waiter, or a timed-out one about to clear the bit, behind that lock.
 
 use super::signal::{Deadline, Signal, TIMED_OUT};
+use super::unwind_guard::UnwindGuard;
 use super::wait_list::{Node, WaitList};
 use crate::loom::{AtomicUsize, Mutex as ListLock, Ordering};
 #[cfg(not(loom))]
@@ -188,7 +189,10 @@ impl RawMutex {
             if !self.enqueue(&node) {
                 continue; // unlocked meanwhile: compete again
             }
-            match signal.wait_deadline(deadline) {
+            let guard = UnwindGuard::new(&signal, |claimed| self.abandon(&node, claimed));
+            let tag = signal.wait_deadline(deadline);
+            guard.disarm();
+            match tag {
                 HANDED_OVER => return true,
                 RELEASED => spins = 0,
                 tag => {
@@ -224,7 +228,8 @@ impl RawMutex {
             }
         }
         // SAFETY: the node stays on our stack until it is popped, or removed by
-        // `remove_timed_out` before the frame ends.
+        // `remove_timed_out` (on timeout, or from the `UnwindGuard` if the wait unwinds)
+        // before the frame ends.
         unsafe { list.push_back(node) };
         true
     }
@@ -238,6 +243,28 @@ impl RawMutex {
         unsafe { list.remove(node) };
         if list.is_empty() {
             self.state.fetch_and(!PARKED, Ordering::Relaxed);
+        }
+    }
+
+    /// A waiter unwound out of its wait (see [`UnwindGuard`]): backs out as on timeout if
+    /// it cancelled its own claim, else passes on what the unlocker gave it, so that the
+    /// waiters behind it are not stranded: a lock handed over is unlocked, and a wake-up to
+    /// compete is passed to the next waiter (by unlocking, if we can take the lock; if we
+    /// cannot, its holder's unlock will do it).
+    #[cold]
+    fn abandon(&self, node: &Node<Queued>, claimed: Option<usize>) {
+        match claimed {
+            None => self.remove_timed_out(node),
+            Some(HANDED_OVER) => {
+                // SAFETY: the lock was handed over to us, still held.
+                unsafe { self.unlock() };
+            }
+            Some(_) => {
+                if self.try_lock() {
+                    // SAFETY: we just took it.
+                    unsafe { self.unlock() };
+                }
+            }
         }
     }
 
@@ -331,6 +358,36 @@ mod loom_tests {
     #[test]
     fn loom_mutex_hand_over() {
         contended_increments(true);
+    }
+
+    /// A waiter unwound out of its wait (simulated: its `UnwindGuard` drops right after it
+    /// queued) races the unlock that would hand it the lock or wake it: whatever the
+    /// unlock gave it is passed on, so the lock ends free, the word clean, no node linked.
+    #[test]
+    fn loom_mutex_unwound_waiter_races_unlock() {
+        for hand_over in [false, true] {
+            crate::sync::loom_model(3, move || {
+                let raw = Arc::new(RawMutex::with_hand_over(hand_over));
+                raw.lock();
+                let waiter = {
+                    let raw = raw.clone();
+                    loom::thread::spawn(move || {
+                        let signal = Signal::new();
+                        let node = Node::new(&signal, 0, Queued::now());
+                        if raw.enqueue(&node) {
+                            drop(UnwindGuard::new(&signal, |claimed| {
+                                raw.abandon(&node, claimed);
+                            }));
+                        }
+                    })
+                };
+                // SAFETY: locked above.
+                unsafe { raw.unlock() };
+                waiter.join().unwrap();
+                assert_eq!(raw.state.load(Ordering::Relaxed), 0, "lock word left dirty");
+                assert!(crate::sync::lock_list(&raw.waiters).is_empty());
+            });
+        }
     }
 
     /// A waiter's timeout races the unlock that would wake it: either the waiter backs

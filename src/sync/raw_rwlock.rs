@@ -17,6 +17,7 @@
 //! sees the bit (both unlocks read the word they change) and hands the lock over.
 
 use super::signal::{Deadline, Signal, TIMED_OUT};
+use super::unwind_guard::UnwindGuard;
 use super::wait_list::{Node, WaitList};
 use super::wake_batch::WakeBatch;
 use crate::loom::{AtomicUsize, Mutex as ListLock, MutexGuard as ListGuard, Ordering};
@@ -148,6 +149,20 @@ impl RawRwLock {
         }
     }
 
+    /// Releases a lock held in mode `access`.
+    ///
+    /// # Safety
+    /// The caller holds the lock in that mode, and gives it up.
+    unsafe fn unlock(&self, access: Access) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            match access {
+                Access::Read => self.read_unlock(),
+                Access::Write => self.write_unlock(),
+            }
+        }
+    }
+
     /// Whether a writer holds the lock (a hint).
     pub(crate) fn is_write_locked(&self) -> bool {
         self.state.load(Ordering::Relaxed) & WRITER != 0
@@ -165,7 +180,15 @@ impl RawRwLock {
         if !self.enqueue(&node) {
             return true; // the lock was free after all
         }
-        match signal.wait_deadline(deadline) {
+        let guard = UnwindGuard::new(&signal, |claimed| match claimed {
+            None => self.remove_timed_out(&node),
+            // Granted: give the lock back (and hand it on to the queue).
+            // SAFETY: the lock was handed to us in the mode we asked for.
+            Some(_) => unsafe { self.unlock(access) },
+        });
+        let tag = signal.wait_deadline(deadline);
+        guard.disarm();
+        match tag {
             GRANTED => true,
             tag => {
                 debug_assert_eq!(tag, TIMED_OUT);
@@ -201,7 +224,8 @@ impl RawRwLock {
             }
         }
         // SAFETY: the node lives in `lock_slow`'s frame, which does not end before the
-        // node is popped by `hand_over` or removed by `remove_timed_out`.
+        // node is popped by `hand_over` or removed by `remove_timed_out` (on timeout, or
+        // from the `UnwindGuard` if the wait unwinds).
         unsafe { list.push_back(node) };
         true
     }

@@ -12,6 +12,7 @@
 //! permits visible to that CAS or sees the bit), and by whoever empties the list.
 
 use super::signal::{Deadline, Signal, TIMED_OUT, deadline_after};
+use super::unwind_guard::UnwindGuard;
 use super::wait_list::{Node, WaitList};
 use super::wake_batch::WakeBatch;
 use crate::loom::{AtomicUsize, Mutex as ListLock, MutexGuard as ListGuard, Ordering};
@@ -207,7 +208,14 @@ impl Semaphore {
         if !self.enqueue(&node) {
             return true; // the permits were there after all
         }
-        match signal.wait_deadline(deadline) {
+        let guard = UnwindGuard::new(&signal, |claimed| match claimed {
+            None => self.remove_timed_out(&node),
+            // The permits were taken for us: give them back (to the queue, if it waits).
+            Some(_) => self.release(n),
+        });
+        let tag = signal.wait_deadline(deadline);
+        guard.disarm();
+        match tag {
             ACQUIRED => true,
             tag => {
                 debug_assert_eq!(tag, TIMED_OUT);
@@ -242,7 +250,8 @@ impl Semaphore {
             }
         }
         // SAFETY: the node lives in `acquire_slow`'s frame, which does not end before the
-        // node is popped by a releaser or removed by `remove_timed_out`.
+        // node is popped by a releaser or removed by `remove_timed_out` (on timeout, or
+        // from the `UnwindGuard` if the wait unwinds).
         unsafe { list.push_back(node) };
         true
     }

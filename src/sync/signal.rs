@@ -178,6 +178,21 @@ impl Signal {
         }
     }
 
+    /// Waits until a claim's winner published DONE, without parking or suspending (for a
+    /// waiter whose stack is being unwound, which must not suspend: see
+    /// [`UnwindGuard`](super::unwind_guard::UnwindGuard)); returns its tag. The winner
+    /// publishes DONE right after its claim, without suspending in between, so this spins
+    /// only briefly.
+    #[cold]
+    pub(crate) fn wait_done_spinning(&self) -> usize {
+        loop {
+            if let Some(tag) = self.done_tag() {
+                return tag;
+            }
+            thread::yield_now();
+        }
+    }
+
     /// Waits until DONE, or until `deadline` passes and the owner wins the claim itself
     /// (then returns [`TIMED_OUT`]).
     #[cfg(loom)]

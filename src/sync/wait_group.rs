@@ -12,6 +12,7 @@
 //! a waiter that queues after the group was reused is never released by an old zero.
 
 use super::signal::{Deadline, Signal, TIMED_OUT};
+use super::unwind_guard::UnwindGuard;
 use super::wait_list::{Node, WaitList};
 use super::wake_all::{Chained, Released};
 use crate::loom::{Arc, AtomicUsize, Mutex as ListLock, Ordering, fence};
@@ -215,7 +216,15 @@ impl WaitGroup {
         if !self.enqueue(&node) {
             return true; // reached zero meanwhile
         }
-        if signal.wait_deadline(deadline) != TIMED_OUT {
+        // A release granted nothing to give back; a cancelled wait backs out.
+        let guard = UnwindGuard::new(&signal, |claimed| {
+            if claimed.is_none() {
+                self.remove_timed_out(&node);
+            }
+        });
+        let tag = signal.wait_deadline(deadline);
+        guard.disarm();
+        if tag != TIMED_OUT {
             return true; // released at zero
         }
         self.remove_timed_out(&node);
@@ -244,7 +253,8 @@ impl WaitGroup {
             }
         }
         // SAFETY: the node stays on our stack until it is popped, or removed by
-        // `remove_timed_out` before the frame ends.
+        // `remove_timed_out` (on timeout, or from the `UnwindGuard` if the wait unwinds)
+        // before the frame ends.
         unsafe { list.push_back(node) };
         true
     }
