@@ -379,6 +379,12 @@ pub(crate) unsafe fn park_self(me: &Fiber) {
     unsafe { me.suspend(Suspend::Park) };
 }
 
+/// Whether the caller is a fiber whose worker has nothing else to run: parking it would
+/// put the worker to sleep, so a short wait is better spent spinning.
+pub(crate) fn alone_on_worker() -> bool {
+    worker::with_core(|core| core.is_some_and(|c| c.nothing_else_to_run()))
+}
+
 /// Whether the calling code runs inside a fiber.
 #[inline]
 pub(crate) fn in_fiber() -> bool {

@@ -580,7 +580,7 @@ impl Core {
     /// Whether a yielding fiber is alone: nothing else is queued on this worker or in the
     /// global queue, no timer is due, the runtime is not stopping.
     #[inline]
-    fn nothing_else_to_run(&self) -> bool {
+    pub(crate) fn nothing_else_to_run(&self) -> bool {
         self.ready.borrow().is_empty()
             && self.ready_next.borrow().is_none()
             && self.run_next.borrow().is_none()

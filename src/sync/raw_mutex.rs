@@ -37,6 +37,11 @@ const FAIR_AFTER: Duration = Duration::from_millis(1);
 /// None under loom, where each spin would only multiply the interleavings.
 const SPIN_ROUNDS: u32 = if cfg!(loom) { 0 } else { 4 };
 
+/// Rounds of spinning for a fiber whose worker has nothing else to run, even while others
+/// are queued: parking it would put the whole worker to sleep, and waking a sleeping
+/// worker costs microseconds, far more than the holder's critical section.
+const SPIN_ROUNDS_ALONE: u32 = if cfg!(loom) { 0 } else { 7 };
+
 /// When a waiter queued, to decide hand-over.
 #[cfg(not(loom))]
 #[derive(Clone, Copy)]
@@ -164,6 +169,8 @@ impl RawMutex {
     #[cfg_attr(loom, allow(clippy::absurd_extreme_comparisons))] // SPIN_ROUNDS is 0
     fn lock_slow(&self, deadline: Deadline) -> bool {
         let mut spins = 0;
+        #[cfg(not(loom))]
+        let mut alone = None;
         loop {
             let s = self.state.load(Ordering::Relaxed);
             if s & LOCKED == 0 {
@@ -177,7 +184,17 @@ impl RawMutex {
                 }
                 continue;
             }
-            if s & PARKED == 0 && spins < SPIN_ROUNDS {
+            #[cfg(not(loom))]
+            let limit = if *alone.get_or_insert_with(crate::runtime::fiber::alone_on_worker) {
+                SPIN_ROUNDS_ALONE
+            } else if s & PARKED == 0 {
+                SPIN_ROUNDS
+            } else {
+                0
+            };
+            #[cfg(loom)]
+            let limit = 0;
+            if spins < limit {
                 for _ in 0..1u32 << spins {
                     std::hint::spin_loop();
                 }
