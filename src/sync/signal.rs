@@ -129,10 +129,15 @@ impl Signal {
     pub(crate) unsafe fn complete(&self) -> Waker {
         // SAFETY: the claim's winner is the only one to take the waker (see `waker`).
         let waker = self.waker.with_mut(|w| unsafe { (*w).take() });
-        // Release: pairs with the acquire loads in `state_done`; everything the claimer
+        // Once claimed, the word changes only here, by the claim's winner (the others'
+        // CASes expect WAITING and fail without writing): a load of our own claim and a
+        // plain store do what a `fetch_or` would, without a locked instruction.
+        let claimed = self.state.load(Ordering::Relaxed);
+        debug_assert!(claimed & CLAIMED != 0 && claimed & DONE == 0);
+        // Release: pairs with the acquire loads in `done_tag`; everything the claimer
         // wrote for the owner (a message in its slot) is visible once it sees DONE. After
         // this store the owner may be gone.
-        self.state.fetch_or(DONE, Ordering::Release);
+        self.state.store(claimed | DONE, Ordering::Release);
         waker.expect("fibra: a signal completed twice")
     }
 
