@@ -6,6 +6,11 @@
 //! the fiber, so a wake is never lost and never runs a fiber twice. A worker publishes a
 //! fiber as parked (RUNNING -> 0) only after the switch has saved its context; if a wake
 //! arrived while it ran (RUNNING | NOTIFIED), the worker requeues it instead.
+//!
+//! A parked fiber owns one count of its own `Rc` (the worker's reference, kept rather than
+//! dropped when it parked): the waker whose `notify` finds it parked takes that count over
+//! to queue the fiber, so a park and its wake touch no reference count. At shutdown, the
+//! worker that unwinds a parked fiber takes the count back (`mark_done_unwound`).
 
 use super::rc::Rc;
 use super::worker::{self, Shared};
@@ -90,6 +95,15 @@ impl FiberState {
     pub(crate) fn mark_done(&self) {
         // Release: pairs with the acquire in `notify` (a late waker sees DONE, not 0).
         self.0.store(DONE, crate::loom::Ordering::Release);
+    }
+
+    /// As `mark_done`, for a started fiber unwound at shutdown; returns true if it was
+    /// parked (so the caller now owns the count a parked fiber holds on itself).
+    pub(crate) fn mark_done_was_parked(&self) -> bool {
+        // AcqRel: release as in `mark_done`; acquire pairs with the worker's release when
+        // it parked the fiber. A waker that found it parked first took the count instead
+        // (and left NOTIFIED, so we do not).
+        self.0.swap(DONE, crate::loom::Ordering::AcqRel) == 0
     }
 }
 
@@ -226,18 +240,32 @@ impl Fiber {
     /// is about to park runs again. Callable from any thread.
     #[inline]
     pub(crate) fn wake(&self) {
-        if self.state.notify() {
-            // SAFETY: every fiber lives in the `Rc` that `Fiber::new` made, and `&self`
-            // comes from one that is alive.
-            worker::schedule(unsafe { Rc::increment_and_get(self) });
+        if let Some(fiber) = self.notify() {
+            worker::schedule(fiber);
         }
     }
 
-    /// As `wake`, handing over the caller's reference instead of taking a new one.
+    /// The first half of `wake`: marks the fiber woken, and if it was parked returns it
+    /// for the caller to `worker::schedule` (which it must). Callable from any thread
+    /// while the fiber is alive.
     #[inline]
-    pub(crate) fn wake_owned(this: FiberRef) {
-        if this.state.notify() {
-            worker::schedule(this);
+    pub(crate) fn notify(&self) -> Option<FiberRef> {
+        if self.state.notify() {
+            // SAFETY: it was parked, so it holds a count on itself (see the module docs),
+            // which the one `notify` that found it parked (us) takes over.
+            Some(unsafe { Rc::adopt(self) })
+        } else {
+            None
+        }
+    }
+
+    /// At shutdown, after unwinding a started fiber: marks it done and drops the count it
+    /// held on itself if it was parked.
+    pub(crate) fn mark_done_unwound(&self) {
+        if self.state.mark_done_was_parked() {
+            // SAFETY: it was parked and no waker took its own count over (a waker that
+            // finds DONE does nothing): we own that count, and drop it.
+            drop(unsafe { Rc::adopt(self) });
         }
     }
 
@@ -365,6 +393,19 @@ pub(crate) fn current_fiber_unless_shutting_down() -> Option<FiberRef> {
             // (see `Core::current`); we add one owner and take it.
             unsafe { Rc::increment_and_get(p.as_ptr().cast_const()) }
         })
+    })
+}
+
+/// As [`current_fiber_unless_shutting_down`], by address, without taking a count: for
+/// a waiter that only needs its own fiber while it runs (see `sync::signal`).
+#[inline]
+pub(crate) fn current_fiber_ptr_unless_shutting_down() -> Option<std::ptr::NonNull<Fiber>> {
+    worker::with_core(|core| {
+        let core = core?;
+        if core.shared.shutdown.load(Ordering::Acquire) {
+            return None;
+        }
+        core.current.get()
     })
 }
 

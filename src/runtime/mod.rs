@@ -33,6 +33,12 @@ pub use local::FiberLocalKey;
 pub use scope::{Scope, ScopedJoinHandle, scope};
 pub use worker::Placement;
 
+/// Queues a fiber that `Fiber::notify` found parked (see `sync::signal::Waker`).
+#[inline]
+pub(crate) fn schedule_woken(fiber: fiber::FiberRef) {
+    worker::schedule(fiber);
+}
+
 pub(crate) mod inbox;
 pub(crate) mod park;
 pub(crate) mod queue;

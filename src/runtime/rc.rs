@@ -86,6 +86,18 @@ impl<T: ?Sized> Rc<T> {
         core::ptr::addr_eq(a.ptr.as_ptr(), b.ptr.as_ptr())
     }
 
+    /// Takes over one count of the value `data` points at that no `Rc` stands for (one
+    /// kept by `mem::forget`ting an `Rc`), without changing the count.
+    ///
+    /// # Safety
+    /// `data` is the value of a live allocation, and the caller owns one count of it that
+    /// no other `Rc` stands for (and nobody else takes over).
+    #[inline]
+    pub(crate) unsafe fn adopt(data: *const T) -> Rc<T> {
+        // SAFETY: the caller's contract.
+        unsafe { Self::from_data_ptr(data) }
+    }
+
     /// A new owner of the value `data` points at.
     ///
     /// # Safety
@@ -93,6 +105,20 @@ impl<T: ?Sized> Rc<T> {
     /// that is still alive).
     #[inline]
     pub(crate) unsafe fn increment_and_get(data: *const T) -> Rc<T> {
+        // SAFETY: the caller's contract; the count we add is the one the result owns.
+        let this = unsafe { Self::from_data_ptr(data) };
+        // Relaxed: as `Arc::clone`; the caller's reference keeps the count above zero.
+        this.inner().strong.fetch_add(1, Ordering::Relaxed);
+        this
+    }
+
+    /// An `Rc` for the value `data` points at, without touching the count.
+    ///
+    /// # Safety
+    /// `data` is the value of a live `RcInner<T>`, and the caller accounts for the count
+    /// the result will give up when dropped.
+    #[inline]
+    unsafe fn from_data_ptr(data: *const T) -> Rc<T> {
         // `data` is `&(*inner).data`, the field after one `AtomicUsize` in a `#[repr(C)]`
         // struct: at that size rounded up to the value's alignment (and to the count's).
         // SAFETY: per the contract `data` points into a live `RcInner<T>`, so it is valid
@@ -101,14 +127,11 @@ impl<T: ?Sized> Rc<T> {
         let offset = size_of::<AtomicUsize>().next_multiple_of(align);
         // `byte_sub` keeps the metadata (a vtable for `dyn`), and the cast keeps it too.
         let inner = data.wrapping_byte_sub(offset) as *mut RcInner<T>;
-        let this = Rc {
+        Rc {
             // SAFETY: `inner` is the start of that live allocation, so not null.
             ptr: unsafe { NonNull::new_unchecked(inner) },
             _owns: PhantomData,
-        };
-        // Relaxed: as `Arc::clone`; the caller's reference keeps the count above zero.
-        this.inner().strong.fetch_add(1, Ordering::Relaxed);
-        this
+        }
     }
 
     /// Turns an `Rc<T>` into an `Rc<U>` of the same allocation, where `coerce` is the

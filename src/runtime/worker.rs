@@ -189,7 +189,7 @@ impl Shared {
             // fiber's spawner accepted that it may run (and unwind) on any thread.
             let body = unsafe { std::mem::replace(&mut *fiber.body.get(), Body::Finished) };
             drop(body);
-            fiber.mark_done();
+            fiber.mark_done_unwound();
         }
         let injected: Vec<_> = self
             .inject
@@ -565,6 +565,11 @@ impl Core {
                         // Yielded fibers go behind the others; woken ones too.
                         self.ready.borrow_mut().push_back(fiber);
                     }
+                } else {
+                    // Parked: our reference becomes the count the fiber holds on itself
+                    // until a waker takes it over (see `fiber`'s module docs). The fiber
+                    // may already be queued elsewhere: do not touch it any more.
+                    std::mem::forget(fiber);
                 }
             }
             CoroutineResult::Return(()) => {
@@ -732,7 +737,7 @@ impl Core {
             let body = unsafe { std::mem::replace(&mut *fiber.body.get(), Body::Finished) };
             drop(body);
             self.current.set(None);
-            fiber.mark_done();
+            fiber.mark_done_unwound();
         }
     }
 }

@@ -16,6 +16,7 @@
 
 use crate::loom::{AtomicUsize, Ordering, UnsafeCell, thread};
 use crate::runtime::fiber;
+use std::ptr::NonNull;
 #[cfg(not(loom))]
 use std::time::Instant;
 
@@ -35,32 +36,37 @@ const TAG_SHIFT: u32 = 2;
 /// The tag the waiter claims its own signal with when its deadline passes.
 pub(crate) const TIMED_OUT: usize = usize::MAX >> TAG_SHIFT;
 
-/// How a waiter is woken.
-pub(crate) enum Waker {
-    /// A fiber, through the scheduler.
-    Fiber(fiber::FiberRef),
-    /// A plain thread (or a fiber whose runtime is shutting down), with `unpark`.
+/// Who waits on a signal: recorded by the owner, used by the claim's winner.
+enum Owner {
+    /// A fiber, by address: no reference count is taken, because the claim's winner
+    /// marks the fiber woken *before* it publishes DONE, while the fiber cannot have
+    /// finished (it waits for DONE); see [`Signal::complete`].
+    #[cfg_attr(loom, allow(dead_code))]
+    Fiber(NonNull<fiber::Fiber>),
+    /// A plain thread (or a fiber whose runtime is shutting down), to `unpark`.
     Thread(thread::Thread),
 }
 
-impl Waker {
-    /// The calling fiber, or the calling thread outside fibers.
-    #[inline]
-    pub(crate) fn current() -> Waker {
-        #[cfg(not(loom))]
-        if let Some(f) = fiber::current_fiber_unless_shutting_down() {
-            return Waker::Fiber(f);
-        }
-        Waker::Thread(thread::current())
-    }
+/// What the claim's winner must do after publishing DONE (and dropping its lock).
+pub(crate) enum Waker {
+    /// Queue this fiber, which was parked: the winner's `notify` took it over.
+    Fiber(fiber::FiberRef),
+    /// Unpark this thread.
+    Thread(thread::Thread),
+    /// Nothing: the fiber was still running, and its worker requeues it when it tries to
+    /// park.
+    Nothing,
+}
 
+impl Waker {
     /// Wakes the waiter. A wake that arrives after the waiter stopped waiting is a
     /// spurious wake-up of its next wait, which every wait loop tolerates.
     #[inline]
     pub(crate) fn wake(self) {
         match self {
-            Waker::Fiber(f) => fiber::Fiber::wake_owned(f),
+            Waker::Fiber(f) => crate::runtime::schedule_woken(f),
             Waker::Thread(t) => t.unpark(),
+            Waker::Nothing => {}
         }
     }
 }
@@ -71,12 +77,11 @@ pub(crate) struct Signal {
     /// Written by the owner before any node pointing here is published (nodes are
     /// published by linking them under a lock, whose release carries this write), taken
     /// once by the claim's winner before it publishes DONE.
-    waker: UnsafeCell<Option<Waker>>,
-    /// The owner, if it suspends as a fiber (else it parks its thread). Set from the
-    /// waker, which keeps the fiber alive at least until the claim's winner takes it;
-    /// only the owner itself uses this pointer, while it runs.
+    owner: UnsafeCell<Option<Owner>>,
+    /// The owner, if it suspends as a fiber (else it parks its thread); only the owner
+    /// itself uses this copy, while it runs.
     #[cfg_attr(loom, allow(dead_code))]
-    fiber: Option<std::ptr::NonNull<fiber::Fiber>>,
+    fiber: Option<NonNull<fiber::Fiber>>,
 }
 
 // SAFETY: `waker` is written by the owner before the signal is shared and afterwards taken
@@ -90,14 +95,17 @@ impl Signal {
     /// A signal for the calling fiber or thread.
     #[inline]
     pub(crate) fn new() -> Signal {
-        let waker = Waker::current();
+        #[cfg(not(loom))]
+        let fiber = fiber::current_fiber_ptr_unless_shutting_down();
+        #[cfg(loom)]
+        let fiber = None;
         Signal {
-            fiber: match &waker {
-                Waker::Fiber(f) => Some(std::ptr::NonNull::from(&**f)),
-                Waker::Thread(_) => None,
-            },
+            fiber,
             state: AtomicUsize::new(WAITING),
-            waker: UnsafeCell::new(Some(waker)),
+            owner: UnsafeCell::new(Some(match fiber {
+                Some(f) => Owner::Fiber(f),
+                None => Owner::Thread(thread::current()),
+            })),
         }
     }
 
@@ -123,12 +131,26 @@ impl Signal {
     /// dropping any lock, preferably). The caller must not touch this signal, or any node
     /// or slot of its owner, afterwards.
     ///
+    /// A fiber owner is marked woken here, before DONE, while it surely exists (it cannot
+    /// return before DONE): if it was parked, the returned waker queues it; if it was still
+    /// running, its worker requeues it when it tries to park, and it then spins for the
+    /// DONE that follows in a few instructions (see [`Signal::wait`]).
+    ///
     /// # Safety
     /// The caller won [`Signal::try_claim`] and calls this once.
     #[inline]
     pub(crate) unsafe fn complete(&self) -> Waker {
-        // SAFETY: the claim's winner is the only one to take the waker (see `waker`).
-        let waker = self.waker.with_mut(|w| unsafe { (*w).take() });
+        // SAFETY: the claim's winner is the only one to take the owner (see `owner`).
+        let owner = self.owner.with_mut(|w| unsafe { (*w).take() });
+        let waker = match owner.expect("fibra: a signal completed twice") {
+            // SAFETY: the owner waits for DONE, so its fiber is alive (started and not
+            // finished: its worker's live set holds it).
+            Owner::Fiber(f) => match unsafe { f.as_ref() }.notify() {
+                Some(parked) => Waker::Fiber(parked),
+                None => Waker::Nothing,
+            },
+            Owner::Thread(t) => Waker::Thread(t),
+        };
         // Once claimed, the word changes only here, by the claim's winner (the others'
         // CASes expect WAITING and fail without writing): a load of our own claim and a
         // plain store do what a `fetch_or` would, without a locked instruction.
@@ -138,7 +160,7 @@ impl Signal {
         // wrote for the owner (a message in its slot) is visible once it sees DONE. After
         // this store the owner may be gone.
         self.state.store(claimed | DONE, Ordering::Release);
-        waker.expect("fibra: a signal completed twice")
+        waker
     }
 
     /// The tag, once DONE is published.
@@ -179,6 +201,9 @@ impl Signal {
             if let Some(tag) = self.done_tag() {
                 return tag;
             }
+            if self.is_claimed() {
+                return self.wait_done_spinning();
+            }
             self.park();
         }
     }
@@ -190,11 +215,19 @@ impl Signal {
     /// only briefly.
     #[cold]
     pub(crate) fn wait_done_spinning(&self) -> usize {
+        let mut spins = 0u32;
         loop {
             if let Some(tag) = self.done_tag() {
                 return tag;
             }
-            thread::yield_now();
+            // The winner publishes DONE a few instructions after its claim, unless its
+            // thread was preempted: spin briefly, then give the CPU away.
+            if spins < 64 && !cfg!(loom) {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                thread::yield_now();
+            }
         }
     }
 
@@ -221,6 +254,9 @@ impl Signal {
         loop {
             if let Some(tag) = self.done_tag() {
                 return tag;
+            }
+            if self.is_claimed() {
+                return self.wait_done_spinning();
             }
             if Instant::now() >= deadline {
                 if self.try_cancel() {
