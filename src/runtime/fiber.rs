@@ -379,13 +379,13 @@ pub(crate) fn current_fiber() -> Option<FiberRef> {
     })
 }
 
-/// The fiber running on this thread, unless there is none or its runtime is shutting
-/// down (such a fiber is being unwound and must not suspend). One thread-local access.
+/// The fiber running on this thread, unless there is none or it is being unwound by its
+/// runtime's shutdown (then it must not suspend). One thread-local access.
 #[inline]
-pub(crate) fn current_fiber_unless_shutting_down() -> Option<FiberRef> {
+pub(crate) fn current_fiber_unless_unwinding() -> Option<FiberRef> {
     worker::with_core(|core| {
         let core = core?;
-        if core.shared.shutdown.load(Ordering::Acquire) {
+        if core.unwinding.get() {
             return None;
         }
         core.current.get().map(|p| {
@@ -396,13 +396,13 @@ pub(crate) fn current_fiber_unless_shutting_down() -> Option<FiberRef> {
     })
 }
 
-/// As [`current_fiber_unless_shutting_down`], by address, without taking a count: for
+/// As [`current_fiber_unless_unwinding`], by address, without taking a count: for
 /// a waiter that only needs its own fiber while it runs (see `sync::signal`).
 #[inline]
-pub(crate) fn current_fiber_ptr_unless_shutting_down() -> Option<std::ptr::NonNull<Fiber>> {
+pub(crate) fn current_fiber_ptr_unless_unwinding() -> Option<std::ptr::NonNull<Fiber>> {
     worker::with_core(|core| {
         let core = core?;
-        if core.shared.shutdown.load(Ordering::Acquire) {
+        if core.unwinding.get() {
             return None;
         }
         core.current.get()
@@ -432,9 +432,11 @@ pub(crate) fn in_fiber() -> bool {
     worker::with_current_fiber(|f| f.is_some())
 }
 
-/// Whether the runtime of the calling fiber is shutting down.
-pub(crate) fn runtime_shutting_down() -> bool {
-    worker::with_core(|core| core.is_some_and(|c| c.shared.shutdown.load(Ordering::Acquire)))
+/// Whether the calling fiber is being unwound by its runtime's shutdown (so it must not
+/// suspend). A fiber that merely runs while its runtime shuts down may suspend: its worker
+/// unwinds it once it does.
+pub(crate) fn being_unwound() -> bool {
+    worker::with_core(|core| core.is_some_and(|c| c.unwinding.get()))
 }
 
 /// Parks the calling fiber until a wake (possibly spurious).

@@ -18,7 +18,7 @@ pub(crate) enum Waiter {
 impl Waiter {
     /// The calling fiber, or the calling thread outside fibers.
     pub(crate) fn current() -> Waiter {
-        match fiber::current_fiber_unless_shutting_down() {
+        match fiber::current_fiber_unless_unwinding() {
             Some(f) => Waiter::Fiber(f),
             None => Waiter::Thread(std::thread::current()),
         }
@@ -35,11 +35,11 @@ impl Waiter {
 /// Suspends the calling fiber until woken, or parks the calling thread outside fibers.
 /// May return spuriously: callers re-check their condition.
 ///
-/// A fiber whose runtime is shutting down is being unwound and must not suspend: it
+/// A fiber being unwound by its runtime's shutdown must not suspend: it
 /// polls with short thread parks instead (what it waits for is being dropped by the
 /// workers, youngest first).
 pub(crate) fn wait_for_wake() {
-    if fiber::in_fiber() && !fiber::runtime_shutting_down() {
+    if fiber::in_fiber() && !fiber::being_unwound() {
         fiber::park_current();
     } else if fiber::in_fiber() {
         std::thread::park_timeout(std::time::Duration::from_millis(1));

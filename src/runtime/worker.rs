@@ -285,6 +285,9 @@ pub(crate) struct Core {
     /// The fiber running right now, or null. Not an owning reference: `run_fiber` (or
     /// `shutdown`) holds one for as long as the pointer is set.
     pub(crate) current: Cell<Option<NonNull<Fiber>>>,
+    /// Set while `shutdown` unwinds the current fiber: code running on its stack then (its
+    /// destructors) must not suspend, so its waits poll instead.
+    pub(crate) unwinding: Cell<bool>,
 }
 
 thread_local! {
@@ -733,9 +736,11 @@ impl Core {
             let youngest = self.live.borrow_mut().take_youngest();
             let Some(fiber) = youngest else { break };
             self.current.set(Some(NonNull::from(&*fiber)));
+            self.unwinding.set(true);
             // SAFETY: our own started fiber, not running: dropping its coroutine unwinds it.
             let body = unsafe { std::mem::replace(&mut *fiber.body.get(), Body::Finished) };
             drop(body);
+            self.unwinding.set(false);
             self.current.set(None);
             fiber.mark_done_unwound();
         }
@@ -840,6 +845,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         live: RefCell::new(LiveSet::default()),
         searching: Cell::new(false),
         current: Cell::new(None),
+        unwinding: Cell::new(false),
     };
     CORE.set(&core);
     core.run();

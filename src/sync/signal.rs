@@ -43,7 +43,7 @@ enum Owner {
     /// finished (it waits for DONE); see [`Signal::complete`].
     #[cfg_attr(loom, allow(dead_code))]
     Fiber(NonNull<fiber::Fiber>),
-    /// A plain thread (or a fiber whose runtime is shutting down), to `unpark`.
+    /// A plain thread (or a fiber being unwound at shutdown), to `unpark`.
     Thread(thread::Thread),
 }
 
@@ -96,7 +96,7 @@ impl Signal {
     #[inline]
     pub(crate) fn new() -> Signal {
         #[cfg(not(loom))]
-        let fiber = fiber::current_fiber_ptr_unless_shutting_down();
+        let fiber = fiber::current_fiber_ptr_unless_unwinding();
         #[cfg(loom)]
         let fiber = None;
         Signal {
@@ -280,7 +280,7 @@ impl Signal {
         }
         #[cfg(not(loom))]
         if fiber::in_fiber() {
-            // A fiber of a runtime that is shutting down: poll (see `join::wait_for_wake`).
+            // A fiber being unwound at shutdown: poll (see `join::wait_for_wake`).
             thread::park_timeout(std::time::Duration::from_millis(1));
             return;
         }
