@@ -399,6 +399,7 @@ pub(crate) fn current_fiber_unless_unwinding() -> Option<FiberRef> {
 /// As [`current_fiber_unless_unwinding`], by address, without taking a count: for
 /// a waiter that only needs its own fiber while it runs (see `sync::signal`).
 #[inline]
+#[cfg(not(loom))] // loom models waits by threads only
 pub(crate) fn current_fiber_ptr_unless_unwinding() -> Option<std::ptr::NonNull<Fiber>> {
     worker::with_core(|core| {
         let core = core?;
@@ -415,6 +416,7 @@ pub(crate) fn current_fiber_ptr_unless_unwinding() -> Option<std::ptr::NonNull<F
 /// # Safety
 /// `me` is the fiber running this code, on its own stack.
 #[inline]
+#[cfg(not(loom))] // loom models waits by threads only
 pub(crate) unsafe fn park_self(me: &Fiber) {
     // SAFETY: the caller's contract.
     unsafe { me.suspend(Suspend::Park) };
@@ -422,6 +424,7 @@ pub(crate) unsafe fn park_self(me: &Fiber) {
 
 /// Whether the caller is a fiber whose worker has nothing else to run: parking it would
 /// put the worker to sleep, so a short wait is better spent spinning.
+#[cfg(not(loom))] // loom models waits by threads only
 pub(crate) fn alone_on_worker() -> bool {
     worker::with_core(|core| core.is_some_and(|c| c.nothing_else_to_run()))
 }

@@ -34,13 +34,16 @@ const FAIR_AFTER: Duration = Duration::from_millis(1);
 
 /// Rounds of exponential spinning (1, 2, 4, ... pause instructions) before queueing, while
 /// nobody is queued: the holder is probably running on another worker and about to unlock.
-/// None under loom, where each spin would only multiply the interleavings.
-const SPIN_ROUNDS: u32 = if cfg!(loom) { 0 } else { 4 };
+/// None under loom (see `lock_slow`), where each spin would only multiply the
+/// interleavings.
+#[cfg(not(loom))]
+const SPIN_ROUNDS: u32 = 4;
 
 /// Rounds of spinning for a fiber whose worker has nothing else to run, even while others
 /// are queued: parking it would put the whole worker to sleep, and waking a sleeping
 /// worker costs microseconds, far more than the holder's critical section.
-const SPIN_ROUNDS_ALONE: u32 = if cfg!(loom) { 0 } else { 7 };
+#[cfg(not(loom))]
+const SPIN_ROUNDS_ALONE: u32 = 7;
 
 /// When a waiter queued, to decide hand-over.
 #[cfg(not(loom))]
