@@ -28,6 +28,32 @@
 //! call in steady state. Each stack has a guard page below it while the process's
 //! mapping budget allows ([`StackPolicy`]); an overflow into a guard page is reported by
 //! name (`fibra: fiber '<name>' overflowed its <N> KiB stack`) before the process aborts.
+//!
+//! ## Fibers, sync and channels
+//! A [`Runtime`] runs fibers on worker threads; [`sync`] and [`channel`] let fibers (and
+//! plain threads) wait for each other, suspending only the waiting fiber:
+//!
+//! ```
+//! use fibra::channel::bounded;
+//! use fibra::sync::WaitGroup;
+//!
+//! let sum = fibra::run(|| {
+//!     let (tx, rx) = bounded::<u64>(0); // a rendezvous
+//!     let done = WaitGroup::new();
+//!     done.add(1);
+//!     let worker = done.clone();
+//!     drop(fibra::spawn(move || {
+//!         for i in 1..=4 {
+//!             tx.send(i).unwrap();
+//!         }
+//!         worker.done();
+//!     }));
+//!     let sum: u64 = rx.iter().sum(); // ends when the sender is gone
+//!     done.wait();
+//!     sum
+//! });
+//! assert_eq!(sum, 10);
+//! ```
 
 #![warn(clippy::undocumented_unsafe_blocks)]
 
