@@ -97,9 +97,6 @@ fn consume(c: usize, rxs: &[Receiver<usize>; 3], seen: &Mutex<Vec<u8>>) -> usize
 }
 
 #[test]
-#[ignore = "hangs in about 1 run in 5 under load (a lost wake-up or starvation among timed \
-            sends, select and the mutex, present since the channel landed); issue 4 stays \
-            open until it is found. Run with --ignored."]
 fn every_message_arrives_exactly_once() {
     let t0 = Instant::now();
     let rt = Runtime::builder().workers(2).build().unwrap();

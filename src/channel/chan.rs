@@ -75,6 +75,15 @@ pub(crate) fn deadline_passed(deadline: Deadline) -> bool {
     }
 }
 
+/// A timed send or receive gives up without having suspended (its deadline passed
+/// before it could wait): let the worker's other fibers run once, since a fiber that
+/// retries in a loop would otherwise keep its worker from running the fibers that could
+/// make room or send (a cooperative scheduler's livelock; found by `channel_stress`).
+fn timed_out_without_waiting() {
+    #[cfg(not(loom))]
+    crate::runtime::fiber::yield_if_in_fiber();
+}
+
 /// Unlinks a blocked operation's node if the frame holding it unwinds while it may be
 /// linked (a fiber dropped at runtime shutdown unwinds from inside its wait).
 struct LinkedGuard<'a, T> {
@@ -217,8 +226,10 @@ impl<T> Chan<T> {
         loop {
             // Here: locked, the channel is full, and `slot` holds the message.
             if deadline_passed(deadline) {
+                drop(st);
                 // SAFETY: no node carries the slot's pointer.
                 let value = unsafe { slot.take() }.expect("our message");
+                timed_out_without_waiting();
                 return Err((value, Failure::Timeout));
             }
             let signal = Signal::new();
@@ -302,6 +313,8 @@ impl<T> Chan<T> {
         loop {
             // Here: locked, and nothing to receive yet.
             if deadline_passed(deadline) {
+                drop(st);
+                timed_out_without_waiting();
                 return Err(Failure::Timeout);
             }
             let signal = Signal::new();

@@ -472,6 +472,17 @@ pub(crate) fn park_until(deadline: Instant) -> bool {
     fired || Instant::now() >= deadline
 }
 
+/// Lets the other fibers of this worker run once, if the caller is a fiber (that is not
+/// being unwound). For a timed operation that gives up without having suspended: a
+/// fiber retrying such an operation in a loop would otherwise never let its worker run
+/// the fibers that could make the operation succeed.
+#[cfg(not(loom))]
+pub(crate) fn yield_if_in_fiber() {
+    if in_fiber() && !being_unwound() {
+        yield_current();
+    }
+}
+
 /// Requeues the calling fiber behind the others that are ready.
 pub(crate) fn yield_current() {
     switch_current(Suspend::Yield);
