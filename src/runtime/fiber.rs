@@ -383,23 +383,16 @@ pub(crate) fn current_fiber() -> Option<FiberRef> {
 /// runtime's shutdown (then it must not suspend). One thread-local access.
 #[inline]
 pub(crate) fn current_fiber_unless_unwinding() -> Option<FiberRef> {
-    worker::with_core(|core| {
-        let core = core?;
-        if core.unwinding.get() {
-            return None;
-        }
-        core.current.get().map(|p| {
-            // SAFETY: the worker holds a reference to its current fiber while it runs
-            // (see `Core::current`); we add one owner and take it.
-            unsafe { Rc::increment_and_get(p.as_ptr().cast_const()) }
-        })
+    current_fiber_ptr_unless_unwinding().map(|p| {
+        // SAFETY: the worker holds a reference to its current fiber while it runs (see
+        // `Core::current`), and we run on it; we add one owner and take it.
+        unsafe { Rc::increment_and_get(p.as_ptr().cast_const()) }
     })
 }
 
 /// As [`current_fiber_unless_unwinding`], by address, without taking a count: for
 /// a waiter that only needs its own fiber while it runs (see `sync::signal`).
 #[inline]
-#[cfg(not(loom))] // loom models waits by threads only
 pub(crate) fn current_fiber_ptr_unless_unwinding() -> Option<std::ptr::NonNull<Fiber>> {
     worker::with_core(|core| {
         let core = core?;
