@@ -39,6 +39,13 @@ pub(crate) fn schedule_woken(fiber: fiber::FiberRef) {
     worker::schedule(fiber);
 }
 
+/// As [`schedule_woken`], ahead of the worker's other ready fibers (see
+/// `sync::signal::Waker::wake_holder`).
+#[inline]
+pub(crate) fn schedule_woken_first(fiber: fiber::FiberRef) {
+    worker::schedule_first(fiber);
+}
+
 pub(crate) mod inbox;
 pub(crate) mod park;
 pub(crate) mod queue;

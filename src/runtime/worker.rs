@@ -20,7 +20,7 @@ use std::time::Instant;
 /// How often (in scheduling rounds) a worker looks at the global queue first, so that
 /// nothing there starves behind busy local queues.
 const GLOBAL_QUEUE_INTERVAL: u64 = 61;
-/// Consecutive runs from the next-to-run slots (`ready_next`, `lifo`) before the FIFO
+/// Consecutive runs from the next-to-run slots (`urgent`, `ready_next`, `lifo`) before the FIFO
 /// queues get a turn. tokio allows 3; Go lets a chain of next-to-run goroutines share one
 /// 10 ms time slice. 256 runs (tens of microseconds) keeps a chain of wakes and joins on
 /// its warm data (a tree of joins stays depth first: skynet ran ~0.55x Go's time at 3,
@@ -209,9 +209,9 @@ impl Shared {
                     unsafe { fiber.cancel_queued() };
                 }
             }
-            let mut woken = VecDeque::new();
-            w.inbox.drain_into(&mut woken);
-            drop(woken);
+            let (mut woken, mut urgent) = (VecDeque::new(), VecDeque::new());
+            w.inbox.drain_into(&mut woken, &mut urgent);
+            drop((woken, urgent));
         }
     }
 }
@@ -276,6 +276,12 @@ pub(crate) struct Core {
     /// The fiber most recently woken by this worker itself: runs next, within the LIFO
     /// streak limit (the woken-fiber counterpart of `lifo`).
     ready_next: RefCell<Option<FiberRef>>,
+    /// Fibers woken to something others wait for (a lock handed over, permits granted:
+    /// `schedule_first`), and fibers woken before they could park, oldest first: they run
+    /// before everything else ready, within the LIFO streak limit, and nothing displaces
+    /// them. Sent to the back of `ready` instead, each step of a chain of hand-overs would
+    /// cost a whole cycle of a busy worker's queue (`tests/issue_hand_over_convoy.rs`).
+    urgent: RefCell<VecDeque<FiberRef>>,
     timers: RefCell<Timers<FiberRef>>,
     tick: Cell<u64>,
     /// Started, unfinished fibers of this worker, for shutdown.
@@ -317,7 +323,20 @@ pub(crate) fn with_current_fiber<R>(f: impl FnOnce(Option<&Fiber>) -> R) -> R {
 }
 
 /// Makes a woken (previously parked) fiber runnable on its home worker.
+#[inline]
 pub(crate) fn schedule(fiber: FiberRef) {
+    schedule_to(fiber, false);
+}
+
+/// As [`schedule`], for a fiber woken to something others wait for (a lock handed over
+/// to it, permits granted): it goes in front of its worker's ready fibers, so a chain of
+/// hand-overs moves at the pace of a switch rather than of a busy worker's whole queue.
+#[inline]
+pub(crate) fn schedule_first(fiber: FiberRef) {
+    schedule_to(fiber, true);
+}
+
+fn schedule_to(fiber: FiberRef, first: bool) {
     if fiber.migratable {
         let shared = fiber.shared().clone();
         shared.inject(fiber);
@@ -327,12 +346,16 @@ pub(crate) fn schedule(fiber: FiberRef) {
     let mut fiber = Some(fiber);
     with_core(|core| match (core, &fiber) {
         (Some(core), Some(f)) if core.index == home && Arc::ptr_eq(&core.shared, f.shared()) => {
+            let fiber = fiber.take().expect("matched Some");
+            if first {
+                core.urgent.borrow_mut().push_back(fiber);
+                return;
+            }
             // Woken on its own worker: it runs next (what it waited for just happened, and
             // its data is warm), displacing an earlier one to the back of the ready queue.
             // `MAX_LIFO_STREAK` keeps a pair of fibers waking each other from starving the
             // rest.
-            let displaced = core.ready_next.replace(fiber.take());
-            if let Some(earlier) = displaced {
+            if let Some(earlier) = core.ready_next.replace(Some(fiber)) {
                 core.ready.borrow_mut().push_back(earlier);
             }
         }
@@ -340,9 +363,15 @@ pub(crate) fn schedule(fiber: FiberRef) {
     });
     let Some(fiber) = fiber else { return };
     let shared = fiber.shared().clone();
+    let inbox = &shared.workers[home].inbox;
     // The pusher that makes the inbox non-empty wakes its owner; later pushers know the
     // owner's next drain takes theirs too.
-    if shared.workers[home].inbox.push(fiber) {
+    let became_non_empty = if first {
+        inbox.push_first(fiber)
+    } else {
+        inbox.push(fiber)
+    };
+    if became_non_empty {
         shared.drivers[home].unpark();
     }
 }
@@ -404,7 +433,7 @@ impl Core {
     fn drain_inbox(&self) {
         let inbox = &self.shared.workers[self.index].inbox;
         if !inbox.is_empty() {
-            inbox.drain_into(&mut self.ready.borrow_mut());
+            inbox.drain_into(&mut self.ready.borrow_mut(), &mut self.urgent.borrow_mut());
         }
     }
 
@@ -480,6 +509,10 @@ impl Core {
             }
         }
         if self.lifo_streak.get() < MAX_LIFO_STREAK {
+            if let Some(f) = self.urgent.borrow_mut().pop_front() {
+                self.lifo_streak.set(self.lifo_streak.get() + 1);
+                return Some((f, false));
+            }
             if let Some(f) = self.ready_next.borrow_mut().take() {
                 self.lifo_streak.set(self.lifo_streak.get() + 1);
                 return Some((f, false));
@@ -503,6 +536,7 @@ impl Core {
             local().or_else(ready)
         };
         found
+            .or_else(|| self.urgent.borrow_mut().pop_front().map(|f| (f, false)))
             .or_else(|| self.ready_next.borrow_mut().take().map(|f| (f, false)))
             .or_else(|| self.lifo.borrow_mut().take().map(|f| (f, true)))
             .or_else(|| self.shared.pop_injected().map(|f| (f, true)))
@@ -564,8 +598,13 @@ impl Core {
                 if fiber.finish_running(why) {
                     if fiber.migratable {
                         self.shared.inject(fiber);
+                    } else if why == Suspend::Park {
+                        // Woken while it ran, before it could park: the waker could not
+                        // tell whether it handed over a lock (it found the fiber running),
+                        // so it runs before the other ready fibers, as an urgent wake.
+                        self.urgent.borrow_mut().push_back(fiber);
                     } else {
-                        // Yielded fibers go behind the others; woken ones too.
+                        // Yielded fibers go behind the others.
                         self.ready.borrow_mut().push_back(fiber);
                     }
                 } else {
@@ -590,6 +629,7 @@ impl Core {
     #[inline]
     pub(crate) fn nothing_else_to_run(&self) -> bool {
         self.ready.borrow().is_empty()
+            && self.urgent.borrow().is_empty()
             && self.ready_next.borrow().is_none()
             && self.run_next.borrow().is_none()
             && self.lifo.borrow().is_none()
@@ -729,7 +769,8 @@ impl Core {
             // SAFETY: its start was claimed for this worker, which alone may run it.
             unsafe { fiber.cancel_if_unstarted() };
         }
-        let ready: Vec<_> = self.ready.borrow_mut().drain(..).collect();
+        let mut ready: Vec<_> = self.ready.borrow_mut().drain(..).collect();
+        ready.extend(self.urgent.borrow_mut().drain(..));
         drop(ready);
         drop(self.ready_next.borrow_mut().take());
         loop {
@@ -840,6 +881,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         ready_turn: Cell::new(false),
         run_next: RefCell::new(None),
         ready_next: RefCell::new(None),
+        urgent: RefCell::new(VecDeque::new()),
         timers: RefCell::new(Timers::new()),
         tick: Cell::new(0),
         live: RefCell::new(LiveSet::default()),
