@@ -31,11 +31,13 @@ struct Yielders {
 
 fn start_yielders(rt: &Runtime) -> Yielders {
     let turns = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let handles = (0..YIELDERS)
         .map(|_| {
-            let (turns, stop) = (turns.clone(), stop.clone());
+            let (turns, started, stop) = (turns.clone(), started.clone(), stop.clone());
             rt.spawn(move || {
+                started.fetch_add(1, SeqCst);
                 while !stop.load(SeqCst) {
                     turns.fetch_add(1, SeqCst);
                     fibra::yield_now();
@@ -43,8 +45,9 @@ fn start_yielders(rt: &Runtime) -> Yielders {
             })
         })
         .collect();
-    // Every yielder has started (each counts a turn before its first yield).
-    while turns.load(SeqCst) < YIELDERS {
+    // Every yielder has started: spawned from outside, they start one per few dozen
+    // turns of those already running (the worker polls the global queue that often).
+    while started.load(SeqCst) < YIELDERS {
         std::thread::sleep(Duration::from_millis(1));
     }
     Yielders {
@@ -80,11 +83,15 @@ fn a_mutex_handed_over_by_a_thread_runs_its_fiber_first() {
     let lock = Arc::new(Mutex::new(0usize));
     let guard = lock.lock();
     let (lock2, turns) = (lock.clone(), yielders.turns.clone());
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
     let waiter = rt.spawn(move || {
+        started_tx.send(()).unwrap();
         let _g = lock2.lock();
         turns.load(SeqCst)
     });
-    // Long enough for the waiter to queue, and for the mutex to hand the lock over.
+    started_rx.recv().unwrap();
+    // Long enough for the waiter (which goes straight from the send to its wait) to queue,
+    // and for the mutex to hand the lock over.
     std::thread::sleep(Duration::from_millis(20));
     drop(guard);
     // Counted once the unlock has returned (the waiter is queued by then): the worker
@@ -137,10 +144,13 @@ fn permits_granted_by_a_thread_run_their_fiber_first() {
     let yielders = start_yielders(&rt);
     let sem = Arc::new(Semaphore::new(0));
     let (sem2, turns) = (sem.clone(), yielders.turns.clone());
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
     let waiter = rt.spawn(move || {
+        started_tx.send(()).unwrap();
         let _permit = sem2.acquire();
         turns.load(SeqCst)
     });
+    started_rx.recv().unwrap();
     std::thread::sleep(Duration::from_millis(20));
     sem.add_permits(1);
     let before = yielders.turns.load(SeqCst);
