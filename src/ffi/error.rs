@@ -1,0 +1,136 @@
+//! Error codes, `fibra_strerror`, and the guard that keeps panics out of C.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::ffi::{c_char, c_int};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+/// Success.
+pub const FIBRA_OK: c_int = 0;
+/// An argument is invalid: a null pointer, a null / destroyed / wrong-type handle, or a
+/// value out of range.
+pub const FIBRA_EINVAL: c_int = -1;
+/// The timeout passed before the operation could complete.
+pub const FIBRA_ETIMEDOUT: c_int = -2;
+/// The channel is closed (and, for a receive, empty).
+pub const FIBRA_ECLOSED: c_int = -3;
+/// Out of memory, threads or stacks: the object could not be created.
+pub const FIBRA_ENOMEM: c_int = -4;
+/// Not allowed here: the call needs a fiber (or must not be made from one), or the caller
+/// does not own what it releases, or the object is in the wrong state.
+pub const FIBRA_EPERM: c_int = -5;
+/// A `try` operation would have had to wait.
+pub const FIBRA_EAGAIN: c_int = -6;
+/// Cancelled: the fiber's runtime (or the coroutine itself) is being destroyed. The
+/// caller should return from its fiber or coroutine function promptly; every further
+/// blocking call returns this code at once.
+pub const FIBRA_ECANCELED: c_int = -7;
+/// An internal error: fibra panicked inside the call (the message went to stderr). The
+/// object involved may be unusable.
+pub const FIBRA_EPANIC: c_int = -8;
+
+/// A short English description of an error code (or of `FIBRA_OK`).
+///
+/// Returns a static, NUL-terminated string that is never freed; an unknown code gives
+/// `"unknown fibra error code"`. Never fails; callable from any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn fibra_strerror(code: c_int) -> *const c_char {
+    let s: &'static std::ffi::CStr = match code {
+        FIBRA_OK => c"success",
+        FIBRA_EINVAL => {
+            c"invalid argument (null, destroyed or wrong-type handle, or value out of range)"
+        }
+        FIBRA_ETIMEDOUT => c"timed out",
+        FIBRA_ECLOSED => c"channel closed",
+        FIBRA_ENOMEM => c"out of memory, threads or stacks",
+        FIBRA_EPERM => c"operation not permitted in this context",
+        FIBRA_EAGAIN => c"operation would block",
+        FIBRA_ECANCELED => c"cancelled: the runtime or coroutine is being destroyed",
+        FIBRA_EPANIC => c"internal error: fibra panicked (see stderr)",
+        _ => c"unknown fibra error code",
+    };
+    s.as_ptr()
+}
+
+/// Runs the body of an `extern "C"` function: a panic becomes `FIBRA_EPANIC`, and a
+/// forced unwind (a runtime or coroutine being destroyed under a suspended fiber or
+/// coroutine) is stashed for the fiber's trampoline and becomes `FIBRA_ECANCELED`.
+#[inline]
+pub(super) fn guard(f: impl FnOnce() -> Result<c_int, c_int>) -> c_int {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(code) | Err(code)) => code,
+        Err(payload) => caught(payload),
+    }
+}
+
+#[cold]
+fn caught(payload: Box<dyn Any + Send>) -> c_int {
+    if crate::coroutine::is_forced_unwind(&payload) {
+        stash_cancel(payload);
+        FIBRA_ECANCELED
+    } else {
+        // The panic hook already printed the message. Dropping a payload can itself
+        // panic; leaking this one small box is the safe choice on a path that is a bug.
+        std::mem::forget(payload);
+        FIBRA_EPANIC
+    }
+}
+
+thread_local! {
+    /// A forced unwind caught at the C boundary, waiting for the trampoline of the fiber
+    /// (or coroutine) being unwound to resume it once the C function has returned. While
+    /// it is set, nothing on this thread switches fibers: the unwound fiber or coroutine
+    /// runs until it finishes, and its blocking calls return `FIBRA_ECANCELED` at once.
+    static PENDING_CANCEL: Cell<Option<Box<dyn Any + Send>>> = const { Cell::new(None) };
+}
+
+/// Keeps the first caught forced unwind; later ones (the C code ignored the first
+/// `FIBRA_ECANCELED` and tried again) add nothing.
+fn stash_cancel(payload: Box<dyn Any + Send>) {
+    PENDING_CANCEL.with(|p| {
+        let old = p.replace(Some(payload));
+        if old.is_some() {
+            p.set(old);
+        }
+    });
+}
+
+/// Whether a forced unwind is waiting: the calling fiber or coroutine is being destroyed.
+#[inline]
+pub(super) fn cancel_pending() -> bool {
+    PENDING_CANCEL.with(|p| {
+        let v = p.take();
+        let pending = v.is_some();
+        p.set(v);
+        pending
+    })
+}
+
+/// After a C fiber or coroutine function returned: resumes the forced unwind it caught,
+/// if any, so its runtime (or coroutine) finishes destroying it.
+#[inline]
+pub(super) fn resume_pending_cancel() {
+    if let Some(payload) = PENDING_CANCEL.with(Cell::take) {
+        resume_unwind(payload);
+    }
+}
+
+/// `FIBRA_ECANCELED` if the caller is being unwound (it must not suspend again).
+#[inline]
+pub(super) fn check_not_cancelled() -> Result<(), c_int> {
+    if cancel_pending() || crate::runtime::fiber::being_unwound() {
+        Err(FIBRA_ECANCELED)
+    } else {
+        Ok(())
+    }
+}
+
+/// `FIBRA_EINVAL` unless `p` is non-null.
+#[inline]
+pub(super) fn non_null<T>(p: *const T) -> Result<(), c_int> {
+    if p.is_null() {
+        Err(FIBRA_EINVAL)
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,161 @@
+//! Opaque handles that can tell a live object from a null, destroyed, or wrong-type one.
+//!
+//! Every handle is a [`Slot`]: a type tag (`magic`) followed by the object. Destroying a
+//! handle flips its tag to `DEAD` and keeps the slot's memory in a per-type free list,
+//! which later creations of that type reuse, so the slot is never returned to the
+//! allocator. Reading the tag of a destroyed handle therefore reads live memory, and a
+//! use after destroy is reported as `FIBRA_EINVAL` until the slot is reused by a new
+//! object of the same type (after which the old pointer names the new object: that case
+//! cannot be told apart, and the header says so). The memory kept is bounded by the peak
+//! number of live handles of each type.
+
+use super::error::FIBRA_EINVAL;
+use std::cell::UnsafeCell;
+use std::ffi::c_int;
+use std::sync::Mutex as StdMutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The tag of a destroyed slot.
+const DEAD: u64 = 0xdead_f1b4_dead_f1b4;
+
+/// A handle's memory: its type tag, then its object while live.
+#[repr(C)]
+pub(super) struct Slot<T> {
+    /// `T`'s tag while live, `DEAD` after destroy. First field (`repr(C)`), so a handle of
+    /// another type is read at the same offset and rejected.
+    magic: AtomicU64,
+    /// Written by `create` before the tag is published and taken by `destroy` after the
+    /// tag was retracted; only read in between.
+    value: UnsafeCell<Option<T>>,
+}
+
+// SAFETY: the slot hands out `&T` to any thread (T: Sync) and moves T in and out on
+// create / destroy (T: Send); the tag is atomic.
+unsafe impl<T: Send + Sync> Sync for Slot<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Send for Slot<T> {}
+
+/// One C handle type: its tag and its free list.
+pub(super) trait Handle: Sized + Send + 'static {
+    /// What the handle holds.
+    type Value: Send + Sync;
+    /// Distinct per type, never `DEAD`.
+    const MAGIC: u64;
+    /// Destroyed slots of this type, waiting for reuse.
+    fn free_list() -> &'static StdMutex<Vec<Box<Self>>>;
+    /// A new, empty slot (`Slot::empty()` inside the handle type).
+    fn empty() -> Self;
+    /// The handle's slot.
+    fn slot(&self) -> &Slot<Self::Value>;
+}
+
+impl<T> Slot<T> {
+    pub(super) const fn empty() -> Self {
+        Slot {
+            magic: AtomicU64::new(DEAD),
+            value: UnsafeCell::new(None),
+        }
+    }
+}
+
+/// Boxes `value` as a live handle (reusing a destroyed slot if there is one).
+pub(super) fn create<H: Handle>(value: H::Value) -> *mut H {
+    let reused = H::free_list()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .pop();
+    let b = reused.unwrap_or_else(|| Box::new(H::empty()));
+    let slot = b.slot();
+    // SAFETY: the slot is dead and ours alone (fresh, or popped from the free list), so
+    // nobody reads `value` until the tag below publishes it.
+    unsafe { *slot.value.get() = Some(value) };
+    // Release: pairs with the Acquire load in `get`, so whoever sees the tag sees `value`.
+    slot.magic.store(H::MAGIC, Ordering::Release);
+    Box::into_raw(b)
+}
+
+/// The object behind a live handle.
+///
+/// # Safety
+/// `h` is null or a pointer returned by [`create`] for this `H` (live or destroyed), and
+/// is not destroyed while the returned reference is in use.
+#[inline]
+pub(super) unsafe fn get<'a, H: Handle>(h: *const H) -> Result<&'a H::Value, c_int> {
+    if h.is_null() {
+        return Err(FIBRA_EINVAL);
+    }
+    // SAFETY: by the contract `h` came from `create`, and slots are never freed.
+    let slot = unsafe { (*h).slot() };
+    // Acquire: pairs with the Release store in `create`.
+    if slot.magic.load(Ordering::Acquire) != H::MAGIC {
+        return Err(FIBRA_EINVAL);
+    }
+    // SAFETY: the tag is live, so `value` was written before it and is only taken after
+    // the tag is retracted, which the contract rules out while the reference is used.
+    match unsafe { &*slot.value.get() } {
+        Some(v) => Ok(v),
+        None => Err(FIBRA_EINVAL),
+    }
+}
+
+/// Retracts a live handle and takes its object out (the caller drops it); the slot goes
+/// to the free list. A second destroy, or any use after, gives `FIBRA_EINVAL`.
+///
+/// # Safety
+/// As for [`get`]; besides, no other call is using the handle.
+pub(super) unsafe fn destroy<H: Handle>(h: *mut H) -> Result<H::Value, c_int> {
+    if h.is_null() {
+        return Err(FIBRA_EINVAL);
+    }
+    // SAFETY: by the contract `h` came from `create`, and slots are never freed.
+    let slot = unsafe { (*h).slot() };
+    // Acquire: pairs with the Release in `create` (we take `value`); one CAS, so of two
+    // racing destroys only one wins.
+    if slot
+        .magic
+        .compare_exchange(H::MAGIC, DEAD, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        return Err(FIBRA_EINVAL);
+    }
+    // SAFETY: we retracted the tag, so no `get` hands out the value any more, and the
+    // contract says no call still uses an earlier reference.
+    let value = unsafe { (*slot.value.get()).take() };
+    // SAFETY: `h` came from `Box::into_raw` in `create`; the tag is DEAD, so nothing will
+    // use it as live again until `create` reuses it.
+    let b = unsafe { Box::from_raw(h) };
+    H::free_list()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(b);
+    value.ok_or(FIBRA_EINVAL)
+}
+
+/// Declares an opaque C handle type holding a `$value`.
+macro_rules! handle_type {
+    ($(#[$doc:meta])* $name:ident, $value:ty, $magic:expr) => {
+        $(#[$doc])*
+        pub struct $name {
+            slot: $crate::ffi::handle::Slot<$value>,
+        }
+
+        impl $crate::ffi::handle::Handle for $name {
+            type Value = $value;
+            const MAGIC: u64 = $magic;
+            fn free_list() -> &'static ::std::sync::Mutex<Vec<Box<Self>>> {
+                static FREE: ::std::sync::Mutex<Vec<Box<$name>>> =
+                    ::std::sync::Mutex::new(Vec::new());
+                &FREE
+            }
+            fn empty() -> Self {
+                $name {
+                    slot: $crate::ffi::handle::Slot::empty(),
+                }
+            }
+            fn slot(&self) -> &$crate::ffi::handle::Slot<$value> {
+                &self.slot
+            }
+        }
+    };
+}
+pub(super) use handle_type;
