@@ -4,7 +4,7 @@ use super::error::{
     FIBRA_EAGAIN, FIBRA_ECLOSED, FIBRA_EINVAL, FIBRA_ETIMEDOUT, FIBRA_OK, check_not_cancelled,
     guard,
 };
-use super::handle::{self, handle_type};
+use super::handle::{self, Slot, handle_impl};
 use super::{create_into, write_out};
 use crate::channel::{
     Receiver, RecvTimeoutError, SendTimeoutError, Sender, TryRecvError, TrySendError, bounded,
@@ -13,8 +13,9 @@ use crate::channel::{
 use std::ffi::{c_int, c_void};
 use std::sync::Mutex as StdMutex;
 
-/// `capacity` for `fibra_channel_create`: no limit, a send never waits.
-pub const FIBRA_CHANNEL_UNBOUNDED: usize = usize::MAX;
+/// `capacity` for `fibra_channel_create`: no limit, a send never waits. In the header as
+/// `SIZE_MAX` (cbindgen.toml's `after_includes`).
+const FIBRA_CHANNEL_UNBOUNDED: usize = usize::MAX;
 
 type Msg = Box<[u8]>;
 
@@ -74,13 +75,13 @@ impl CChannel {
     }
 }
 
-handle_type!(
-    /// A multi-producer multi-consumer channel of messages of one fixed size, copied in
-    /// by send and out by receive.
-    fibra_channel,
-    CChannel,
-    0x0f1b_7a00_0000_0020
-);
+/// A multi-producer multi-consumer channel of messages of one fixed size, copied in
+/// by send and out by receive.
+pub struct fibra_channel {
+    slot: Slot<CChannel>,
+}
+
+handle_impl!(fibra_channel, CChannel, 0x0f1b_7a00_0000_0020);
 
 /// Creates a channel of `msg_size`-byte messages buffering up to `capacity` of them, and
 /// stores its handle in `*out`.

@@ -4,7 +4,7 @@ use super::error::{
     FIBRA_EINVAL, FIBRA_ENOMEM, FIBRA_EPERM, FIBRA_OK, check_not_cancelled, guard,
     resume_pending_cancel,
 };
-use super::handle::{self, handle_type};
+use super::handle::{self, Slot, handle_impl};
 use super::{create_into, thread_token};
 use crate::{Coroutine, CoroutineResult, Stack, Yielder};
 use std::cell::{Cell, UnsafeCell};
@@ -19,7 +19,7 @@ pub const FIBRA_COROUTINE_RETURNED: c_int = 2;
 /// `fibra_coroutine_resume`, with that resume's `input` as `arg` and the coroutine's
 /// yielder; its return value is the last resume's `*output`.
 pub type fibra_coroutine_fn =
-    unsafe extern "C" fn(arg: *mut c_void, yielder: *mut fibra_yielder) -> *mut c_void;
+    Option<unsafe extern "C" fn(arg: *mut c_void, yielder: *mut fibra_yielder) -> *mut c_void>;
 
 /// The coroutine's side: passed to its function, valid until that function returns, and
 /// only usable on the coroutine's own stack.
@@ -71,13 +71,13 @@ impl CCoroutine {
     }
 }
 
-handle_type!(
-    /// A raw stackful coroutine of `void *` values. It belongs to the thread that created
-    /// it: only that thread may resume or destroy it.
-    fibra_coroutine,
-    CCoroutine,
-    0x0f1b_7a00_0000_0030
-);
+/// A raw stackful coroutine of `void *` values. It belongs to the thread that created
+/// it: only that thread may resume or destroy it.
+pub struct fibra_coroutine {
+    slot: Slot<CCoroutine>,
+}
+
+handle_impl!(fibra_coroutine, CCoroutine, 0x0f1b_7a00_0000_0030);
 
 /// Creates a coroutine that will run `func` on a stack of its own of `stack_size` bytes
 /// (0 means fibra's default, 128 KiB; sizes are rounded up to whole pages), and stores
@@ -91,7 +91,7 @@ handle_type!(
 /// first resume's `input` (on the creating thread).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_coroutine_create(
-    func: Option<fibra_coroutine_fn>,
+    func: fibra_coroutine_fn,
     stack_size: usize,
     out: *mut *mut fibra_coroutine,
 ) -> c_int {

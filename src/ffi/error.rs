@@ -5,29 +5,45 @@ use std::cell::Cell;
 use std::ffi::{c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-/// Success.
-pub const FIBRA_OK: c_int = 0;
-/// An argument is invalid: a null pointer, a null / destroyed / wrong-type handle, or a
-/// value out of range.
-pub const FIBRA_EINVAL: c_int = -1;
-/// The timeout passed before the operation could complete.
-pub const FIBRA_ETIMEDOUT: c_int = -2;
-/// The channel is closed (and, for a receive, empty).
-pub const FIBRA_ECLOSED: c_int = -3;
-/// Out of memory, threads or stacks: the object could not be created.
-pub const FIBRA_ENOMEM: c_int = -4;
-/// Not allowed here: the call needs a fiber (or must not be made from one), or the caller
-/// does not own what it releases, or the object is in the wrong state.
-pub const FIBRA_EPERM: c_int = -5;
-/// A `try` operation would have had to wait.
-pub const FIBRA_EAGAIN: c_int = -6;
-/// Cancelled: the fiber's runtime (or the coroutine itself) is being destroyed. The
-/// caller should return from its fiber or coroutine function promptly; every further
-/// blocking call returns this code at once.
-pub const FIBRA_ECANCELED: c_int = -7;
-/// An internal error: fibra panicked inside the call (the message went to stderr). The
-/// object involved may be unusable.
-pub const FIBRA_EPANIC: c_int = -8;
+/// The result codes of fibra's C functions: `FIBRA_OK` (0) or a negative error. The
+/// functions return them as `int`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum fibra_error {
+    /// Success.
+    FIBRA_OK = 0,
+    /// An argument is invalid: a null pointer, a null / destroyed / wrong-type handle, or a
+    /// value out of range.
+    FIBRA_EINVAL = -1,
+    /// The timeout passed before the operation could complete.
+    FIBRA_ETIMEDOUT = -2,
+    /// The channel is closed (and, for a receive, empty).
+    FIBRA_ECLOSED = -3,
+    /// Out of memory, threads or stacks: the object could not be created.
+    FIBRA_ENOMEM = -4,
+    /// Not allowed here: the call needs a fiber (or must not be made from one), or the caller
+    /// does not own what it releases, or the object is in the wrong state.
+    FIBRA_EPERM = -5,
+    /// A `try` operation would have had to wait.
+    FIBRA_EAGAIN = -6,
+    /// Cancelled: the fiber's runtime (or the coroutine itself) is being destroyed. The
+    /// caller should return from its fiber or coroutine function promptly; every further
+    /// blocking call returns this code at once.
+    FIBRA_ECANCELED = -7,
+    /// An internal error: fibra panicked inside the call (the message went to stderr). The
+    /// object involved may be unusable.
+    FIBRA_EPANIC = -8,
+}
+
+pub(crate) const FIBRA_OK: c_int = fibra_error::FIBRA_OK as c_int;
+pub(crate) const FIBRA_EINVAL: c_int = fibra_error::FIBRA_EINVAL as c_int;
+pub(crate) const FIBRA_ETIMEDOUT: c_int = fibra_error::FIBRA_ETIMEDOUT as c_int;
+pub(crate) const FIBRA_ECLOSED: c_int = fibra_error::FIBRA_ECLOSED as c_int;
+pub(crate) const FIBRA_ENOMEM: c_int = fibra_error::FIBRA_ENOMEM as c_int;
+pub(crate) const FIBRA_EPERM: c_int = fibra_error::FIBRA_EPERM as c_int;
+pub(crate) const FIBRA_EAGAIN: c_int = fibra_error::FIBRA_EAGAIN as c_int;
+pub(crate) const FIBRA_ECANCELED: c_int = fibra_error::FIBRA_ECANCELED as c_int;
+pub(crate) const FIBRA_EPANIC: c_int = fibra_error::FIBRA_EPANIC as c_int;
 
 /// A short English description of an error code (or of `FIBRA_OK`).
 ///

@@ -4,7 +4,7 @@ use super::error::{
     FIBRA_ECANCELED, FIBRA_EINVAL, FIBRA_EPANIC, FIBRA_EPERM, FIBRA_OK, check_not_cancelled, guard,
     non_null, resume_pending_cancel,
 };
-use super::handle::{self, handle_type};
+use super::handle::{self, Slot, handle_impl};
 use super::runtime::fibra_runtime;
 use crate::JoinHandle;
 use crate::runtime::fiber::{current_fiber, in_fiber};
@@ -12,11 +12,11 @@ use std::ffi::{CStr, c_char, c_int, c_void};
 use std::time::Duration;
 
 /// A fiber's function: called once with the `arg` given to `fibra_spawn`.
-pub type fibra_fn = unsafe extern "C" fn(arg: *mut c_void);
+pub type fibra_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
 
 /// A C function and its argument, run once on a fiber.
 pub(super) struct CFn {
-    pub(super) f: fibra_fn,
+    pub(super) f: unsafe extern "C" fn(*mut c_void),
     pub(super) arg: *mut c_void,
 }
 
@@ -37,13 +37,13 @@ impl CFn {
     }
 }
 
-handle_type!(
-    /// A spawned fiber's join handle. Consumed by `fibra_join` or `fibra_detach` (exactly
-    /// one of them must be called, or the handle's memory is leaked).
-    fibra_fiber,
-    JoinHandle<()>,
-    0x0f1b_7a00_0000_0002
-);
+/// A spawned fiber's join handle. Consumed by `fibra_join` or `fibra_detach` (exactly
+/// one of them must be called, or the handle's memory is leaked).
+pub struct fibra_fiber {
+    slot: Slot<JoinHandle<()>>,
+}
+
+handle_impl!(fibra_fiber, JoinHandle<()>, 0x0f1b_7a00_0000_0002);
 
 /// Options for `fibra_spawn_ex`. Zero-initialise it (`= {0}`) for the defaults.
 #[repr(C)]
@@ -63,7 +63,7 @@ pub struct fibra_spawn_options {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_spawn(
     rt: *const fibra_runtime,
-    func: Option<fibra_fn>,
+    func: fibra_fn,
     arg: *mut c_void,
     out: *mut *mut fibra_fiber,
 ) -> c_int {
@@ -90,7 +90,7 @@ pub unsafe extern "C" fn fibra_spawn(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_spawn_ex(
     rt: *const fibra_runtime,
-    func: Option<fibra_fn>,
+    func: fibra_fn,
     arg: *mut c_void,
     opts: *const fibra_spawn_options,
     out: *mut *mut fibra_fiber,

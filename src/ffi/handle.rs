@@ -131,14 +131,10 @@ pub(super) unsafe fn destroy<H: Handle>(h: *mut H) -> Result<H::Value, c_int> {
     value.ok_or(FIBRA_EINVAL)
 }
 
-/// Declares an opaque C handle type holding a `$value`.
-macro_rules! handle_type {
-    ($(#[$doc:meta])* $name:ident, $value:ty, $magic:expr) => {
-        $(#[$doc])*
-        pub struct $name {
-            slot: $crate::ffi::handle::Slot<$value>,
-        }
-
+/// Implements [`Handle`] for an opaque C handle type `$name { slot: Slot<$value> }`
+/// (declared by hand, so that cbindgen sees it).
+macro_rules! handle_impl {
+    ($name:ident, $value:ty, $magic:expr) => {
         impl $crate::ffi::handle::Handle for $name {
             type Value = $value;
             const MAGIC: u64 = $magic;
@@ -158,4 +154,4 @@ macro_rules! handle_type {
         }
     };
 }
-pub(super) use handle_type;
+pub(super) use handle_impl;

@@ -5,7 +5,7 @@ use super::error::{
     FIBRA_OK, guard, non_null,
 };
 use super::fiber::{CFn, fibra_fn};
-use super::handle::{self, handle_type};
+use super::handle::{self, Slot, handle_impl};
 use crate::runtime::fiber::in_fiber;
 use crate::{IdlePolicy, Runtime, RuntimeBuilder};
 use std::ffi::{c_int, c_void};
@@ -41,13 +41,13 @@ pub struct fibra_runtime_config {
     pub pin_cpus_len: usize,
 }
 
-handle_type!(
-    /// A fiber runtime: worker threads running fibers. Created by `fibra_runtime_create`,
-    /// destroyed by `fibra_runtime_destroy` or `fibra_runtime_shutdown`.
-    fibra_runtime,
-    Runtime,
-    0x0f1b_7a00_0000_0001
-);
+/// A fiber runtime: worker threads running fibers. Created by `fibra_runtime_create`,
+/// destroyed by `fibra_runtime_destroy` or `fibra_runtime_shutdown`.
+pub struct fibra_runtime {
+    slot: Slot<Runtime>,
+}
+
+handle_impl!(fibra_runtime, Runtime, 0x0f1b_7a00_0000_0001);
 
 /// Fills `*config` with the defaults: one worker per CPU, 128 KiB stacks,
 /// `FIBRA_IDLE_PARK`, no pinning.
@@ -212,7 +212,7 @@ pub unsafe extern "C" fn fibra_runtime_workers(rt: *const fibra_runtime, out: *m
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_block_on(
     rt: *const fibra_runtime,
-    func: Option<fibra_fn>,
+    func: fibra_fn,
     arg: *mut c_void,
 ) -> c_int {
     guard(|| {

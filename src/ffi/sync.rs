@@ -6,7 +6,7 @@
 use super::error::{
     FIBRA_EAGAIN, FIBRA_EINVAL, FIBRA_EPERM, FIBRA_ETIMEDOUT, FIBRA_OK, check_not_cancelled, guard,
 };
-use super::handle::{self, handle_type};
+use super::handle::{self, Slot, handle_impl};
 use super::{create_into, write_out};
 use crate::runtime::fiber::current_fiber_addr;
 use crate::sync::raw_mutex::RawMutex;
@@ -46,14 +46,14 @@ impl CMutex {
     }
 }
 
-handle_type!(
-    /// A fiber-aware mutex (not recursive). Whoever locks it must unlock it, from the same
-    /// fiber (or, outside fibers, the same thread); a fiber may hold it across `fibra_yield`,
-    /// `fibra_sleep` and any other suspension, since started fibers never change threads.
-    fibra_mutex,
-    CMutex,
-    0x0f1b_7a00_0000_0010
-);
+/// A fiber-aware mutex (not recursive). Whoever locks it must unlock it, from the same
+/// fiber (or, outside fibers, the same thread); a fiber may hold it across `fibra_yield`,
+/// `fibra_sleep` and any other suspension, since started fibers never change threads.
+pub struct fibra_mutex {
+    slot: Slot<CMutex>,
+}
+
+handle_impl!(fibra_mutex, CMutex, 0x0f1b_7a00_0000_0010);
 
 /// Creates an unlocked mutex and stores its handle in `*out`.
 ///
@@ -186,14 +186,14 @@ pub unsafe extern "C" fn fibra_mutex_unlock(m: *const fibra_mutex) -> c_int {
 
 // ------------------------------------------------------------------------------- event
 
-handle_type!(
-    /// An event: waiters wait until it is set. Auto-reset events let one waiter through
-    /// per `set` (and clear themselves); manual-reset events stay set, letting every
-    /// waiter through, until `fibra_event_reset`.
-    fibra_event,
-    Event,
-    0x0f1b_7a00_0000_0011
-);
+/// An event: waiters wait until it is set. Auto-reset events let one waiter through
+/// per `set` (and clear themselves); manual-reset events stay set, letting every
+/// waiter through, until `fibra_event_reset`.
+pub struct fibra_event {
+    slot: Slot<Event>,
+}
+
+handle_impl!(fibra_event, Event, 0x0f1b_7a00_0000_0011);
 
 /// Creates an unset event: manual-reset if `manual_reset` is non-zero, auto-reset
 /// otherwise; stores its handle in `*out`.
@@ -316,12 +316,12 @@ pub unsafe extern "C" fn fibra_event_wait_timeout(e: *const fibra_event, timeout
 
 // -------------------------------------------------------------------------- wait group
 
-handle_type!(
-    /// A wait group: a counter of unfinished jobs; waiters wait until it is zero.
-    fibra_waitgroup,
-    WaitGroup,
-    0x0f1b_7a00_0000_0012
-);
+/// A wait group: a counter of unfinished jobs; waiters wait until it is zero.
+pub struct fibra_waitgroup {
+    slot: Slot<WaitGroup>,
+}
+
+handle_impl!(fibra_waitgroup, WaitGroup, 0x0f1b_7a00_0000_0012);
 
 /// Creates a wait group with a count of zero and stores its handle in `*out`.
 ///
@@ -451,13 +451,13 @@ pub unsafe extern "C" fn fibra_waitgroup_wait_timeout(
 /// Returned by `fibra_barrier_wait` to exactly one party of each round.
 pub const FIBRA_BARRIER_LEADER: c_int = 1;
 
-handle_type!(
-    /// A reusable barrier for a fixed number of parties: each round, every party waits
-    /// until all have arrived.
-    fibra_barrier,
-    Barrier,
-    0x0f1b_7a00_0000_0013
-);
+/// A reusable barrier for a fixed number of parties: each round, every party waits
+/// until all have arrived.
+pub struct fibra_barrier {
+    slot: Slot<Barrier>,
+}
+
+handle_impl!(fibra_barrier, Barrier, 0x0f1b_7a00_0000_0013);
 
 /// Creates a barrier for `parties` parties (at least 1) and stores its handle in `*out`.
 ///
@@ -518,15 +518,16 @@ pub unsafe extern "C" fn fibra_barrier_wait(b: *const fibra_barrier) -> c_int {
 
 // --------------------------------------------------------------------------- semaphore
 
-handle_type!(
-    /// A counting semaphore.
-    fibra_semaphore,
-    Semaphore,
-    0x0f1b_7a00_0000_0014
-);
+/// A counting semaphore.
+pub struct fibra_semaphore {
+    slot: Slot<Semaphore>,
+}
 
-/// The most permits a semaphore can hold, and the most one call can acquire or release.
-pub const FIBRA_SEMAPHORE_MAX_PERMITS: usize = Semaphore::MAX_PERMITS;
+handle_impl!(fibra_semaphore, Semaphore, 0x0f1b_7a00_0000_0014);
+
+// The header defines FIBRA_SEMAPHORE_MAX_PERMITS as `SIZE_MAX >> 3` (cbindgen.toml's
+// `after_includes`): the most permits a semaphore holds, or one call takes or adds.
+const _: () = assert!(Semaphore::MAX_PERMITS == usize::MAX >> 3);
 
 /// Creates a semaphore holding `permits` permits and stores its handle in `*out`.
 ///
