@@ -228,3 +228,21 @@ fn fibers() {
         ],
     );
 }
+
+#[test]
+fn sync() {
+    c_program(
+        "sync.c",
+        Lang::C,
+        &["mutex", "event", "waitgroup", "barrier", "semaphore"],
+    );
+}
+
+#[test]
+fn channel() {
+    c_program(
+        "channel.c",
+        Lang::C,
+        &["buffered", "rendezvous", "unbounded", "thread_to_fiber", "try_timeout_close"],
+    );
+}
