@@ -12,8 +12,13 @@
  *    that was destroyed (or joined / detached), or one of another type: fibra keeps a
  *    destroyed handle's memory for reuse by later handles of the same type, so this is
  *    detected until a new handle of that type is created in its place (the stale
- *    pointer then names the new object). Destroying a handle while another call is
- *    using it (a waiter, a sender) is undefined behaviour, as with pthreads;
+ *    pointer then names the new object, which cannot be detected);
+ *  - a call that has started keeps its object alive: another thread or fiber may
+ *    destroy the handle meanwhile (say, the waiter that fibra_waitgroup_done or
+ *    fibra_event_set just woke), and the object is freed when the last such call
+ *    returns. Only a call that starts while (or after) the handle is destroyed is
+ *    undefined behaviour, unless detected as above. Fibers still blocked on a
+ *    destroyed object stay blocked (until their runtime is destroyed);
  *  - timeouts are in nanoseconds, relative; one too large for the clock means forever;
  *  - nothing unwinds into C: a Rust panic inside a call is caught and returned as
  *    FIBRA_EPANIC;
@@ -264,8 +269,8 @@ int fibra_channel_create(size_t msg_size, size_t capacity, fibra_channel **out);
  * for a NULL / destroyed handle.
  *
  * # Safety
- * `ch` is NULL or a handle from `fibra_channel_create`; nobody is sending, receiving or
- * otherwise using it during or after this call.
+ * `ch` is NULL or a handle from `fibra_channel_create`; no call on it starts during or after
+ * this one (calls under way keep the object alive until they return).
  */
 int fibra_channel_destroy(fibra_channel *ch);
 
@@ -277,7 +282,8 @@ int fibra_channel_destroy(fibra_channel *ch);
  * Returns `FIBRA_OK`, or `FIBRA_EINVAL` for a NULL / destroyed handle.
  *
  * # Safety
- * `ch` is NULL or a handle from `fibra_channel_create`, not destroyed during the call.
+ * `ch` is NULL or a handle from `fibra_channel_create` whose destroy does not race with
+ * the start of this call.
  */
 int fibra_channel_close(const fibra_channel *ch);
 
@@ -289,7 +295,8 @@ int fibra_channel_close(const fibra_channel *ch);
  * `FIBRA_ECANCELED` if the calling fiber is being cancelled (nothing is sent).
  *
  * # Safety
- * `ch` is NULL or a handle from `fibra_channel_create`, not destroyed during the call;
+ * `ch` is NULL or a handle from `fibra_channel_create` whose destroy does not race with
+ * the start of this call;
  * `msg` is NULL or readable for the channel's `msg_size` bytes.
  */
 int fibra_channel_send(const fibra_channel *ch, const void *msg);
@@ -322,7 +329,8 @@ int fibra_channel_send_timeout(const fibra_channel *ch, const void *msg, uint64_
  * being cancelled (nothing is taken).
  *
  * # Safety
- * `ch` is NULL or a handle from `fibra_channel_create`, not destroyed during the call;
+ * `ch` is NULL or a handle from `fibra_channel_create` whose destroy does not race with
+ * the start of this call;
  * `out` is NULL or writable for the channel's `msg_size` bytes.
  */
 int fibra_channel_recv(const fibra_channel *ch, void *out);
@@ -350,7 +358,8 @@ int fibra_channel_recv_timeout(const fibra_channel *ch, void *out, uint64_t time
  * `FIBRA_EINVAL` for a NULL / destroyed handle or NULL `out`.
  *
  * # Safety
- * `ch` is NULL or a handle from `fibra_channel_create`, not destroyed during the call;
+ * `ch` is NULL or a handle from `fibra_channel_create` whose destroy does not race with
+ * the start of this call;
  * `out` is NULL or writable.
  */
 int fibra_channel_len(const fibra_channel *ch, size_t *out);
@@ -381,7 +390,8 @@ int fibra_coroutine_create(fibra_coroutine_fn func, size_t stack_size, fibra_cor
  * running (a resume from inside itself), or was created by another thread.
  *
  * # Safety
- * `co` is NULL or a handle from `fibra_coroutine_create`, not destroyed during the call;
+ * `co` is NULL or a handle from `fibra_coroutine_create` whose destroy does not race with
+ * the start of this call;
  * `output` is NULL or writable.
  */
 int fibra_coroutine_resume(const fibra_coroutine *co, void *input, void **output);
@@ -409,7 +419,8 @@ int fibra_coroutine_yield(fibra_yielder *yielder, void *output, void **input);
  * `FIBRA_EPERM` from another thread than the creator's, or from inside the coroutine.
  *
  * # Safety
- * `co` is NULL or a handle from `fibra_coroutine_create`, not destroyed during the call;
+ * `co` is NULL or a handle from `fibra_coroutine_create` whose destroy does not race with
+ * the start of this call;
  * `out` is NULL or writable.
  */
 int fibra_coroutine_is_done(const fibra_coroutine *co, int *out);
@@ -458,7 +469,8 @@ int fibra_spawn(const fibra_runtime *rt, fibra_fn func, void *arg, fibra_fiber *
  * (`*out` is then untouched).
  *
  * # Safety
- * `rt` is NULL or a handle from `fibra_runtime_create` not being destroyed meanwhile;
+ * `rt` is NULL or a handle from `fibra_runtime_create` whose destroy does not race
+ * with the start of this call;
  * `func` may be called with `arg` on any worker thread of `rt`; `opts` is NULL or points
  * to an initialised `fibra_spawn_options` whose `name` is NULL or NUL-terminated; `out`
  * is NULL or writable.
@@ -582,8 +594,9 @@ int fibra_runtime_create(const fibra_runtime_config *config, fibra_runtime **out
  * in which case the runtime is left running.
  *
  * # Safety
- * `rt` is NULL or a handle from `fibra_runtime_create` (possibly destroyed); no other
- * thread is using it (spawning on it, blocking on it) during or after this call.
+ * `rt` is NULL or a handle from `fibra_runtime_create` (possibly destroyed); no call on
+ * it starts during or after this one. Calls already under way on other threads (a
+ * spawn, a `fibra_block_on`) are waited for before the runtime stops.
  */
 int fibra_runtime_destroy(fibra_runtime *rt);
 
@@ -607,7 +620,8 @@ int fibra_runtime_shutdown(fibra_runtime *rt, uint64_t timeout_ns);
  * Returns `FIBRA_OK`, or `FIBRA_EINVAL` for a NULL / destroyed handle or a NULL `out`.
  *
  * # Safety
- * `rt` is NULL or a handle from `fibra_runtime_create` not being destroyed meanwhile;
+ * `rt` is NULL or a handle from `fibra_runtime_create` whose destroy does not race
+ * with the start of this call;
  * `out` is NULL or writable.
  */
 int fibra_runtime_workers(const fibra_runtime *rt, size_t *out);
@@ -641,8 +655,8 @@ int fibra_mutex_create(fibra_mutex **out);
  * `FIBRA_EPERM` if it is locked (it is then left alive).
  *
  * # Safety
- * `m` is NULL or a handle from `fibra_mutex_create`; nobody is waiting for it or using
- * it during or after this call.
+ * `m` is NULL or a handle from `fibra_mutex_create`; no call on it starts during or after
+ * this one (calls under way keep the object alive until they return).
  */
 int fibra_mutex_destroy(fibra_mutex *m);
 
@@ -654,7 +668,8 @@ int fibra_mutex_destroy(fibra_mutex *m);
  * mutex the caller already holds deadlocks (it is not recursive).
  *
  * # Safety
- * `m` is NULL or a handle from `fibra_mutex_create`, not destroyed during the call.
+ * `m` is NULL or a handle from `fibra_mutex_create` whose destroy does not race with
+ * the start of this call.
  */
 int fibra_mutex_lock(const fibra_mutex *m);
 
@@ -706,8 +721,8 @@ int fibra_event_create(int manual_reset, fibra_event **out);
  * Frees an event. Returns `FIBRA_OK`, or `FIBRA_EINVAL` for a NULL / destroyed handle.
  *
  * # Safety
- * `e` is NULL or a handle from `fibra_event_create`; nobody is waiting on it or using it
- * during or after this call.
+ * `e` is NULL or a handle from `fibra_event_create`; no call on it starts during or after
+ * this one (calls under way keep the object alive until they return).
  */
 int fibra_event_destroy(fibra_event *e);
 
@@ -716,7 +731,8 @@ int fibra_event_destroy(fibra_event *e);
  * `FIBRA_EINVAL` for a NULL / destroyed handle.
  *
  * # Safety
- * `e` is NULL or a handle from `fibra_event_create`, not destroyed during the call.
+ * `e` is NULL or a handle from `fibra_event_create` whose destroy does not race with
+ * the start of this call.
  */
 int fibra_event_set(const fibra_event *e);
 
@@ -772,8 +788,8 @@ int fibra_waitgroup_create(fibra_waitgroup **out);
  * handle.
  *
  * # Safety
- * `wg` is NULL or a handle from `fibra_waitgroup_create`; nobody is waiting on it or
- * using it during or after this call.
+ * `wg` is NULL or a handle from `fibra_waitgroup_create`; no call on it starts during or after
+ * this one (calls under way keep the object alive until they return).
  */
 int fibra_waitgroup_destroy(fibra_waitgroup *wg);
 
@@ -782,7 +798,8 @@ int fibra_waitgroup_destroy(fibra_waitgroup *wg);
  * `FIBRA_EINVAL` for a NULL / destroyed handle.
  *
  * # Safety
- * `wg` is NULL or a handle from `fibra_waitgroup_create`, not destroyed during the call.
+ * `wg` is NULL or a handle from `fibra_waitgroup_create` whose destroy does not race with
+ * the start of this call.
  */
 int fibra_waitgroup_add(const fibra_waitgroup *wg, size_t n);
 
@@ -841,8 +858,8 @@ int fibra_barrier_create(size_t parties, fibra_barrier **out);
  * Frees a barrier. Returns `FIBRA_OK`, or `FIBRA_EINVAL` for a NULL / destroyed handle.
  *
  * # Safety
- * `b` is NULL or a handle from `fibra_barrier_create`; nobody is waiting on it or using
- * it during or after this call.
+ * `b` is NULL or a handle from `fibra_barrier_create`; no call on it starts during or after
+ * this one (calls under way keep the object alive until they return).
  */
 int fibra_barrier_destroy(fibra_barrier *b);
 
@@ -855,7 +872,8 @@ int fibra_barrier_destroy(fibra_barrier *b);
  * calling fiber is being cancelled.
  *
  * # Safety
- * `b` is NULL or a handle from `fibra_barrier_create`, not destroyed during the call.
+ * `b` is NULL or a handle from `fibra_barrier_create` whose destroy does not race with
+ * the start of this call.
  */
 int fibra_barrier_wait(const fibra_barrier *b);
 
@@ -875,8 +893,8 @@ int fibra_semaphore_create(size_t permits, fibra_semaphore **out);
  * handle.
  *
  * # Safety
- * `s` is NULL or a handle from `fibra_semaphore_create`; nobody is waiting on it or
- * using it during or after this call.
+ * `s` is NULL or a handle from `fibra_semaphore_create`; no call on it starts during or after
+ * this one (calls under way keep the object alive until they return).
  */
 int fibra_semaphore_destroy(fibra_semaphore *s);
 
@@ -888,7 +906,8 @@ int fibra_semaphore_destroy(fibra_semaphore *s);
  * cancelled (no permits are then taken).
  *
  * # Safety
- * `s` is NULL or a handle from `fibra_semaphore_create`, not destroyed during the call.
+ * `s` is NULL or a handle from `fibra_semaphore_create` whose destroy does not race with
+ * the start of this call.
  */
 int fibra_semaphore_acquire(const fibra_semaphore *s, size_t n);
 

@@ -120,8 +120,8 @@ pub unsafe extern "C" fn fibra_channel_create(
 /// for a NULL / destroyed handle.
 ///
 /// # Safety
-/// `ch` is NULL or a handle from `fibra_channel_create`; nobody is sending, receiving or
-/// otherwise using it during or after this call.
+/// `ch` is NULL or a handle from `fibra_channel_create`; no call on it starts during or after
+/// this one (calls under way keep the object alive until they return).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_channel_destroy(ch: *mut fibra_channel) -> c_int {
     guard(|| {
@@ -138,7 +138,8 @@ pub unsafe extern "C" fn fibra_channel_destroy(ch: *mut fibra_channel) -> c_int 
 /// Returns `FIBRA_OK`, or `FIBRA_EINVAL` for a NULL / destroyed handle.
 ///
 /// # Safety
-/// `ch` is NULL or a handle from `fibra_channel_create`, not destroyed during the call.
+/// `ch` is NULL or a handle from `fibra_channel_create` whose destroy does not race with
+/// the start of this call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_channel_close(ch: *const fibra_channel) -> c_int {
     guard(|| {
@@ -157,7 +158,8 @@ pub unsafe extern "C" fn fibra_channel_close(ch: *const fibra_channel) -> c_int 
 /// `FIBRA_ECANCELED` if the calling fiber is being cancelled (nothing is sent).
 ///
 /// # Safety
-/// `ch` is NULL or a handle from `fibra_channel_create`, not destroyed during the call;
+/// `ch` is NULL or a handle from `fibra_channel_create` whose destroy does not race with
+/// the start of this call;
 /// `msg` is NULL or readable for the channel's `msg_size` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_channel_send(ch: *const fibra_channel, msg: *const c_void) -> c_int {
@@ -243,7 +245,8 @@ pub unsafe extern "C" fn fibra_channel_send_timeout(
 /// being cancelled (nothing is taken).
 ///
 /// # Safety
-/// `ch` is NULL or a handle from `fibra_channel_create`, not destroyed during the call;
+/// `ch` is NULL or a handle from `fibra_channel_create` whose destroy does not race with
+/// the start of this call;
 /// `out` is NULL or writable for the channel's `msg_size` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_channel_recv(ch: *const fibra_channel, out: *mut c_void) -> c_int {
@@ -325,7 +328,8 @@ pub unsafe extern "C" fn fibra_channel_recv_timeout(
 /// `FIBRA_EINVAL` for a NULL / destroyed handle or NULL `out`.
 ///
 /// # Safety
-/// `ch` is NULL or a handle from `fibra_channel_create`, not destroyed during the call;
+/// `ch` is NULL or a handle from `fibra_channel_create` whose destroy does not race with
+/// the start of this call;
 /// `out` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_channel_len(ch: *const fibra_channel, out: *mut usize) -> c_int {

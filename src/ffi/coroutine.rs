@@ -142,7 +142,8 @@ pub unsafe extern "C" fn fibra_coroutine_create(
 /// running (a resume from inside itself), or was created by another thread.
 ///
 /// # Safety
-/// `co` is NULL or a handle from `fibra_coroutine_create`, not destroyed during the call;
+/// `co` is NULL or a handle from `fibra_coroutine_create` whose destroy does not race with
+/// the start of this call;
 /// `output` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_coroutine_resume(
@@ -239,7 +240,8 @@ pub unsafe extern "C" fn fibra_coroutine_yield(
 /// `FIBRA_EPERM` from another thread than the creator's, or from inside the coroutine.
 ///
 /// # Safety
-/// `co` is NULL or a handle from `fibra_coroutine_create`, not destroyed during the call;
+/// `co` is NULL or a handle from `fibra_coroutine_create` whose destroy does not race with
+/// the start of this call;
 /// `out` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_coroutine_is_done(
@@ -274,7 +276,7 @@ pub unsafe extern "C" fn fibra_coroutine_destroy(co: *mut fibra_coroutine) -> c_
         // SAFETY: the caller's contract is `get`'s.
         unsafe { handle::get(co) }?.check_owner()?;
         // SAFETY: the caller's contract is `destroy`'s.
-        let c = unsafe { handle::destroy(co) }?;
+        let c = unsafe { handle::destroy_owned(co) }?;
         drop(c);
         Ok(FIBRA_OK)
     })

@@ -83,7 +83,8 @@ pub unsafe extern "C" fn fibra_spawn(
 /// (`*out` is then untouched).
 ///
 /// # Safety
-/// `rt` is NULL or a handle from `fibra_runtime_create` not being destroyed meanwhile;
+/// `rt` is NULL or a handle from `fibra_runtime_create` whose destroy does not race
+/// with the start of this call;
 /// `func` may be called with `arg` on any worker thread of `rt`; `opts` is NULL or points
 /// to an initialised `fibra_spawn_options` whose `name` is NULL or NUL-terminated; `out`
 /// is NULL or writable.
@@ -114,7 +115,7 @@ pub unsafe extern "C" fn fibra_spawn_ex(
         }
         let job = CFn { f, arg };
         // SAFETY: the caller promises `func(arg)` may run on a worker thread.
-        let handle = builder.spawn_on(rt, move || unsafe { job.run() });
+        let handle = builder.spawn_on(&rt, move || unsafe { job.run() });
         if !out.is_null() {
             let h = handle::create::<fibra_fiber>(handle);
             // SAFETY: non-null; the caller promises it is writable.
@@ -139,7 +140,7 @@ pub unsafe extern "C" fn fibra_spawn_ex(
 pub unsafe extern "C" fn fibra_join(fiber: *mut fibra_fiber) -> c_int {
     guard(|| {
         // SAFETY: the caller's contract is `destroy`'s.
-        let handle = unsafe { handle::destroy(fiber) }?;
+        let handle = unsafe { handle::destroy_owned(fiber) }?;
         check_not_cancelled()?;
         match handle.join() {
             Ok(()) => Ok(FIBRA_OK),
@@ -159,7 +160,7 @@ pub unsafe extern "C" fn fibra_join(fiber: *mut fibra_fiber) -> c_int {
 pub unsafe extern "C" fn fibra_detach(fiber: *mut fibra_fiber) -> c_int {
     guard(|| {
         // SAFETY: the caller's contract is `destroy`'s.
-        unsafe { handle::destroy(fiber) }?;
+        unsafe { handle::destroy_owned(fiber) }?;
         Ok(FIBRA_OK)
     })
 }

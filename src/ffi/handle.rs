@@ -8,10 +8,17 @@
 //! object of the same type (after which the old pointer names the new object: that case
 //! cannot be told apart, and the header says so). The memory kept is bounded by the peak
 //! number of live handles of each type.
+//!
+//! The object itself sits behind an `Arc`, and every call works on its own clone: a call
+//! that has started keeps the object alive even if another thread destroys the handle
+//! meanwhile. That is what makes the usual C patterns sound: a waiter woken by
+//! `fibra_waitgroup_done` (or `fibra_event_set`, `fibra_mutex_unlock`, ...) may destroy
+//! the object while the signalling call is still finishing inside it.
 
 use super::error::FIBRA_EINVAL;
 use std::cell::UnsafeCell;
 use std::ffi::c_int;
+use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -25,8 +32,8 @@ pub(super) struct Slot<T> {
     /// another type is read at the same offset and rejected.
     magic: AtomicU64,
     /// Written by `create` before the tag is published and taken by `destroy` after the
-    /// tag was retracted; only read in between.
-    value: UnsafeCell<Option<T>>,
+    /// tag was retracted; only read (cloned) in between.
+    value: UnsafeCell<Option<Arc<T>>>,
 }
 
 // SAFETY: the slot hands out `&T` to any thread (T: Sync) and moves T in and out on
@@ -68,19 +75,19 @@ pub(super) fn create<H: Handle>(value: H::Value) -> *mut H {
     let slot = b.slot();
     // SAFETY: the slot is dead and ours alone (fresh, or popped from the free list), so
     // nobody reads `value` until the tag below publishes it.
-    unsafe { *slot.value.get() = Some(value) };
+    unsafe { *slot.value.get() = Some(Arc::new(value)) };
     // Release: pairs with the Acquire load in `get`, so whoever sees the tag sees `value`.
     slot.magic.store(H::MAGIC, Ordering::Release);
     Box::into_raw(b)
 }
 
-/// The object behind a live handle.
+/// The object behind a live handle (a counted reference of the caller's own).
 ///
 /// # Safety
 /// `h` is null or a pointer returned by [`create`] for this `H` (live or destroyed), and
-/// is not destroyed while the returned reference is in use.
+/// no `destroy` of it runs concurrently with this call.
 #[inline]
-pub(super) unsafe fn get<'a, H: Handle>(h: *const H) -> Result<&'a H::Value, c_int> {
+pub(super) unsafe fn get<H: Handle>(h: *const H) -> Result<Arc<H::Value>, c_int> {
     if h.is_null() {
         return Err(FIBRA_EINVAL);
     }
@@ -91,19 +98,21 @@ pub(super) unsafe fn get<'a, H: Handle>(h: *const H) -> Result<&'a H::Value, c_i
         return Err(FIBRA_EINVAL);
     }
     // SAFETY: the tag is live, so `value` was written before it and is only taken after
-    // the tag is retracted, which the contract rules out while the reference is used.
+    // the tag is retracted, which the contract rules out during this call.
     match unsafe { &*slot.value.get() } {
-        Some(v) => Ok(v),
+        Some(v) => Ok(Arc::clone(v)),
         None => Err(FIBRA_EINVAL),
     }
 }
 
-/// Retracts a live handle and takes its object out (the caller drops it); the slot goes
-/// to the free list. A second destroy, or any use after, gives `FIBRA_EINVAL`.
+/// Retracts a live handle and takes its object out; the slot goes to the free list. A
+/// second destroy, or any use after, gives `FIBRA_EINVAL`. Calls still under way keep
+/// their own references: the object is dropped with the last one.
 ///
 /// # Safety
-/// As for [`get`]; besides, no other call is using the handle.
-pub(super) unsafe fn destroy<H: Handle>(h: *mut H) -> Result<H::Value, c_int> {
+/// As for [`get`]; besides, no other `get` or `destroy` of it runs concurrently (calls
+/// that already got their reference may still be running).
+pub(super) unsafe fn destroy<H: Handle>(h: *mut H) -> Result<Arc<H::Value>, c_int> {
     if h.is_null() {
         return Err(FIBRA_EINVAL);
     }
@@ -129,6 +138,31 @@ pub(super) unsafe fn destroy<H: Handle>(h: *mut H) -> Result<H::Value, c_int> {
         .unwrap_or_else(|e| e.into_inner())
         .push(b);
     value.ok_or(FIBRA_EINVAL)
+}
+
+/// As [`destroy`], for objects that must be dropped by the destroyer itself (a runtime,
+/// a join handle, a coroutine): waits until calls still under way have let go of it.
+///
+/// # Safety
+/// As for [`destroy`].
+pub(super) unsafe fn destroy_owned<H: Handle>(h: *mut H) -> Result<H::Value, c_int> {
+    // SAFETY: the caller's contract is `destroy`'s.
+    let mut arc = unsafe { destroy(h) }?;
+    let mut spins = 0u32;
+    loop {
+        match Arc::try_unwrap(arc) {
+            Ok(v) => return Ok(v),
+            Err(again) => arc = again,
+        }
+        // A call that got its reference just before the destroy (on another thread)
+        // is finishing; these calls are short, except a `fibra_block_on`.
+        spins += 1;
+        if spins < 100 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
 }
 
 /// Implements [`Handle`] for an opaque C handle type `$name { slot: Slot<$value> }`

@@ -139,8 +139,9 @@ pub unsafe extern "C" fn fibra_runtime_create(
 /// in which case the runtime is left running.
 ///
 /// # Safety
-/// `rt` is NULL or a handle from `fibra_runtime_create` (possibly destroyed); no other
-/// thread is using it (spawning on it, blocking on it) during or after this call.
+/// `rt` is NULL or a handle from `fibra_runtime_create` (possibly destroyed); no call on
+/// it starts during or after this one. Calls already under way on other threads (a
+/// spawn, a `fibra_block_on`) are waited for before the runtime stops.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_runtime_destroy(rt: *mut fibra_runtime) -> c_int {
     guard(|| {
@@ -148,7 +149,7 @@ pub unsafe extern "C" fn fibra_runtime_destroy(rt: *mut fibra_runtime) -> c_int 
             return Err(FIBRA_EPERM);
         }
         // SAFETY: the caller's contract is `destroy`'s.
-        let rt = unsafe { handle::destroy(rt) }?;
+        let rt = unsafe { handle::destroy_owned(rt) }?;
         drop(rt);
         Ok(FIBRA_OK)
     })
@@ -171,7 +172,7 @@ pub unsafe extern "C" fn fibra_runtime_shutdown(rt: *mut fibra_runtime, timeout_
             return Err(FIBRA_EPERM);
         }
         // SAFETY: the caller's contract is `destroy`'s.
-        let rt = unsafe { handle::destroy(rt) }?;
+        let rt = unsafe { handle::destroy_owned(rt) }?;
         if rt.shutdown_timeout(Duration::from_nanos(timeout_ns)) {
             Ok(FIBRA_OK)
         } else {
@@ -185,7 +186,8 @@ pub unsafe extern "C" fn fibra_runtime_shutdown(rt: *mut fibra_runtime, timeout_
 /// Returns `FIBRA_OK`, or `FIBRA_EINVAL` for a NULL / destroyed handle or a NULL `out`.
 ///
 /// # Safety
-/// `rt` is NULL or a handle from `fibra_runtime_create` not being destroyed meanwhile;
+/// `rt` is NULL or a handle from `fibra_runtime_create` whose destroy does not race
+/// with the start of this call;
 /// `out` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_runtime_workers(rt: *const fibra_runtime, out: *mut usize) -> c_int {

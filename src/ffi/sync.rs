@@ -77,8 +77,8 @@ pub unsafe extern "C" fn fibra_mutex_create(out: *mut *mut fibra_mutex) -> c_int
 /// `FIBRA_EPERM` if it is locked (it is then left alive).
 ///
 /// # Safety
-/// `m` is NULL or a handle from `fibra_mutex_create`; nobody is waiting for it or using
-/// it during or after this call.
+/// `m` is NULL or a handle from `fibra_mutex_create`; no call on it starts during or after
+/// this one (calls under way keep the object alive until they return).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_mutex_destroy(m: *mut fibra_mutex) -> c_int {
     guard(|| {
@@ -99,7 +99,8 @@ pub unsafe extern "C" fn fibra_mutex_destroy(m: *mut fibra_mutex) -> c_int {
 /// mutex the caller already holds deadlocks (it is not recursive).
 ///
 /// # Safety
-/// `m` is NULL or a handle from `fibra_mutex_create`, not destroyed during the call.
+/// `m` is NULL or a handle from `fibra_mutex_create` whose destroy does not race with
+/// the start of this call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_mutex_lock(m: *const fibra_mutex) -> c_int {
     guard(|| {
@@ -221,8 +222,8 @@ pub unsafe extern "C" fn fibra_event_create(
 /// Frees an event. Returns `FIBRA_OK`, or `FIBRA_EINVAL` for a NULL / destroyed handle.
 ///
 /// # Safety
-/// `e` is NULL or a handle from `fibra_event_create`; nobody is waiting on it or using it
-/// during or after this call.
+/// `e` is NULL or a handle from `fibra_event_create`; no call on it starts during or after
+/// this one (calls under way keep the object alive until they return).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_event_destroy(e: *mut fibra_event) -> c_int {
     guard(|| {
@@ -236,7 +237,8 @@ pub unsafe extern "C" fn fibra_event_destroy(e: *mut fibra_event) -> c_int {
 /// `FIBRA_EINVAL` for a NULL / destroyed handle.
 ///
 /// # Safety
-/// `e` is NULL or a handle from `fibra_event_create`, not destroyed during the call.
+/// `e` is NULL or a handle from `fibra_event_create` whose destroy does not race with
+/// the start of this call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_event_set(e: *const fibra_event) -> c_int {
     guard(|| {
@@ -339,8 +341,8 @@ pub unsafe extern "C" fn fibra_waitgroup_create(out: *mut *mut fibra_waitgroup) 
 /// handle.
 ///
 /// # Safety
-/// `wg` is NULL or a handle from `fibra_waitgroup_create`; nobody is waiting on it or
-/// using it during or after this call.
+/// `wg` is NULL or a handle from `fibra_waitgroup_create`; no call on it starts during or after
+/// this one (calls under way keep the object alive until they return).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_waitgroup_destroy(wg: *mut fibra_waitgroup) -> c_int {
     guard(|| {
@@ -354,7 +356,8 @@ pub unsafe extern "C" fn fibra_waitgroup_destroy(wg: *mut fibra_waitgroup) -> c_
 /// `FIBRA_EINVAL` for a NULL / destroyed handle.
 ///
 /// # Safety
-/// `wg` is NULL or a handle from `fibra_waitgroup_create`, not destroyed during the call.
+/// `wg` is NULL or a handle from `fibra_waitgroup_create` whose destroy does not race with
+/// the start of this call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_waitgroup_add(wg: *const fibra_waitgroup, n: usize) -> c_int {
     guard(|| {
@@ -482,8 +485,8 @@ pub unsafe extern "C" fn fibra_barrier_create(
 /// Frees a barrier. Returns `FIBRA_OK`, or `FIBRA_EINVAL` for a NULL / destroyed handle.
 ///
 /// # Safety
-/// `b` is NULL or a handle from `fibra_barrier_create`; nobody is waiting on it or using
-/// it during or after this call.
+/// `b` is NULL or a handle from `fibra_barrier_create`; no call on it starts during or after
+/// this one (calls under way keep the object alive until they return).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_barrier_destroy(b: *mut fibra_barrier) -> c_int {
     guard(|| {
@@ -501,7 +504,8 @@ pub unsafe extern "C" fn fibra_barrier_destroy(b: *mut fibra_barrier) -> c_int {
 /// calling fiber is being cancelled.
 ///
 /// # Safety
-/// `b` is NULL or a handle from `fibra_barrier_create`, not destroyed during the call.
+/// `b` is NULL or a handle from `fibra_barrier_create` whose destroy does not race with
+/// the start of this call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_barrier_wait(b: *const fibra_barrier) -> c_int {
     guard(|| {
@@ -554,8 +558,8 @@ pub unsafe extern "C" fn fibra_semaphore_create(
 /// handle.
 ///
 /// # Safety
-/// `s` is NULL or a handle from `fibra_semaphore_create`; nobody is waiting on it or
-/// using it during or after this call.
+/// `s` is NULL or a handle from `fibra_semaphore_create`; no call on it starts during or after
+/// this one (calls under way keep the object alive until they return).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_semaphore_destroy(s: *mut fibra_semaphore) -> c_int {
     guard(|| {
@@ -572,7 +576,8 @@ pub unsafe extern "C" fn fibra_semaphore_destroy(s: *mut fibra_semaphore) -> c_i
 /// cancelled (no permits are then taken).
 ///
 /// # Safety
-/// `s` is NULL or a handle from `fibra_semaphore_create`, not destroyed during the call.
+/// `s` is NULL or a handle from `fibra_semaphore_create` whose destroy does not race with
+/// the start of this call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fibra_semaphore_acquire(s: *const fibra_semaphore, n: usize) -> c_int {
     guard(|| {

@@ -158,6 +158,30 @@ static void wg_waiter(void *arg) {
     CHECK(count == 0);
 }
 
+static void done_once(void *arg) { CHECK_OK(fibra_waitgroup_done((fibra_waitgroup *)arg)); }
+
+static void set_once(void *arg) { CHECK_OK(fibra_event_set((fibra_event *)arg)); }
+
+/* The waiter destroys the object as soon as it is woken, while the call that woke it
+ * may still be finishing: that call keeps the object alive. */
+static void destroy_right_after_wake(void *arg) {
+    int i;
+    (void)arg;
+    for (i = 0; i < 500; i++) {
+        fibra_waitgroup *wg;
+        fibra_event *e;
+        CHECK_OK(fibra_waitgroup_create(&wg));
+        CHECK_OK(fibra_waitgroup_add(wg, 1));
+        CHECK_OK(fibra_spawn(rt, done_once, wg, NULL));
+        CHECK_OK(fibra_waitgroup_wait(wg));
+        CHECK_OK(fibra_waitgroup_destroy(wg));
+        CHECK_OK(fibra_event_create(0, &e));
+        CHECK_OK(fibra_spawn(rt, set_once, e, NULL));
+        CHECK_OK(fibra_event_wait(e));
+        CHECK_OK(fibra_event_destroy(e));
+    }
+}
+
 static void test_waitgroup(void) {
     fibra_waitgroup *wg;
     fibra_fiber *waiter;
@@ -174,6 +198,7 @@ static void test_waitgroup(void) {
     CHECK_OK(fibra_waitgroup_wait(wg)); /* a thread waiting beside a fiber */
     CHECK_OK(fibra_join(waiter));
     CHECK_OK(fibra_waitgroup_destroy(wg));
+    CHECK_OK(fibra_block_on(rt, destroy_right_after_wake, NULL));
     PASS("waitgroup");
 }
 
