@@ -81,12 +81,14 @@ fn static_lib() -> PathBuf {
     lib
 }
 
-/// Compiles `tests/c/<name>` into an executable, with ASan if `asan`.
+/// Compiles `tests/c/<name>` (or `<name>` from the crate root, if it has a `/`) into an
+/// executable, with ASan if `asan`.
 fn build(name: &str, lang: Lang, asan: bool) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out_dir = profile_dir().join("c-tests");
     std::fs::create_dir_all(&out_dir).unwrap();
-    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+    let file_name = name.rsplit('/').next().unwrap_or(name);
+    let stem = file_name.rsplit_once('.').map_or(file_name, |(s, _)| s);
     let exe = out_dir.join(format!("{stem}{}", if asan { "-asan" } else { "" }));
     let mut cmd = compiler(lang).expect("compiler").to_command();
     cmd.arg(match lang {
@@ -99,7 +101,11 @@ fn build(name: &str, lang: Lang, asan: bool) -> PathBuf {
     }
     cmd.arg("-I").arg(root.join("include"));
     cmd.arg("-I").arg(root.join("tests/c"));
-    cmd.arg(root.join("tests/c").join(name));
+    cmd.arg(if name.contains('/') {
+        root.join(name)
+    } else {
+        root.join("tests/c").join(name)
+    });
     cmd.arg("-o").arg(&exe);
     cmd.arg(static_lib());
     // What `rustc --print native-static-libs` lists for this target.
@@ -210,6 +216,11 @@ fn run(exe: &Path, asan: bool) -> String {
     stdout
 }
 
+/// Whether the ASan variants were asked for (`FIBRA_C_ASAN=1`).
+fn asan_requested() -> bool {
+    std::env::var_os("FIBRA_C_ASAN").is_some_and(|v| v == "1")
+}
+
 /// Builds, runs and checks one program: it must print `ok <case>` for each of `cases`,
 /// in order, then `PASS`.
 fn c_program(name: &str, lang: Lang, cases: &[&str]) {
@@ -312,4 +323,35 @@ fn errors() {
 #[test]
 fn header_compiles_as_cxx() {
     c_program("header_cxx.cpp", Lang::Cxx, &["channel", "coroutine"]);
+}
+
+/// The C example (examples/c/job_system.c) builds warning-free and computes its frames.
+#[test]
+fn job_system_example() {
+    let name = "examples/c/job_system.c";
+    if let Some(why) = skip_reason(Lang::C) {
+        eprintln!("skipping the C example {name}: {why}");
+        return;
+    }
+    for asan in [false, true] {
+        if asan && !asan_requested() {
+            continue;
+        }
+        let stdout = run(&build(name, Lang::C, asan), asan);
+        let mut lines = stdout.lines();
+        assert!(
+            lines.next().is_some_and(|l| l.starts_with("job_system: ")),
+            "{stdout}"
+        );
+        let frames: Vec<&str> = lines.collect();
+        assert_eq!(
+            frames,
+            [
+                "frame 0: checksum 19.4800",
+                "frame 1: checksum 30.7200",
+                "frame 2: checksum 62.4400"
+            ],
+            "{stdout}"
+        );
+    }
 }
