@@ -230,8 +230,7 @@ fn c_program(name: &str, lang: Lang, cases: &[&str]) {
     }
     let mut expected: String = cases.iter().map(|c| format!("ok {c}\n")).collect();
     expected.push_str("PASS\n");
-    let asan_too =
-        matches!(lang, Lang::C) && std::env::var_os("FIBRA_C_ASAN").is_some_and(|v| v == "1");
+    let asan_too = matches!(lang, Lang::C) && asan_requested();
     for asan in [false, true] {
         if asan && !asan_too {
             continue;
