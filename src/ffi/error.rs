@@ -150,3 +150,41 @@ pub(super) fn non_null<T>(p: *const T) -> Result<(), c_int> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_epanic() {
+        assert_eq!(
+            guard(|| panic!("inside an extern \"C\" body")),
+            FIBRA_EPANIC
+        );
+        assert_eq!(guard(|| Err(FIBRA_EAGAIN)), FIBRA_EAGAIN);
+        assert_eq!(guard(|| Ok(3)), 3);
+        assert!(!cancel_pending());
+    }
+
+    #[test]
+    fn every_code_has_its_own_message() {
+        let codes = [
+            FIBRA_OK,
+            FIBRA_EINVAL,
+            FIBRA_ETIMEDOUT,
+            FIBRA_ECLOSED,
+            FIBRA_ENOMEM,
+            FIBRA_EPERM,
+            FIBRA_EAGAIN,
+            FIBRA_ECANCELED,
+            FIBRA_EPANIC,
+        ];
+        let unknown = fibra_strerror(i32::MIN);
+        let mut seen = std::collections::HashSet::new();
+        for c in codes {
+            let p = fibra_strerror(c);
+            assert_ne!(p, unknown);
+            assert!(seen.insert(p));
+        }
+    }
+}

@@ -189,3 +189,54 @@ macro_rules! handle_impl {
     };
 }
 pub(super) use handle_impl;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Probe {
+        slot: Slot<u32>,
+    }
+    handle_impl!(Probe, u32, 0x0f1b_7a00_0000_00f0);
+
+    struct Other {
+        slot: Slot<u32>,
+    }
+    handle_impl!(Other, u32, 0x0f1b_7a00_0000_00f1);
+
+    #[test]
+    fn destroyed_null_and_foreign_handles_are_refused() {
+        let h = create::<Probe>(7);
+        // In this test every pointer came from `create` (or is null) and nothing runs
+        // concurrently: the contract of `get` and `destroy`.
+        // SAFETY: see above.
+        let v = unsafe { get(h) }.unwrap();
+        assert_eq!(*v, 7);
+        drop(v);
+        // SAFETY: see above; a handle of another type is read at the same offset.
+        let foreign = unsafe { get(h.cast::<Other>()) };
+        assert_eq!(foreign.err(), Some(FIBRA_EINVAL));
+        // SAFETY: see above.
+        let null = unsafe { get::<Probe>(std::ptr::null()) };
+        assert_eq!(null.err(), Some(FIBRA_EINVAL));
+        // SAFETY: see above.
+        let owned = unsafe { destroy_owned(h) };
+        assert_eq!(owned, Ok(7));
+        // SAFETY: see above; slots are never freed.
+        let after = unsafe { get(h) };
+        assert_eq!(after.err(), Some(FIBRA_EINVAL));
+        // SAFETY: see above.
+        let twice = unsafe { destroy(h) };
+        assert_eq!(twice.err(), Some(FIBRA_EINVAL));
+    }
+
+    #[test]
+    fn a_reference_outlives_the_destroy() {
+        let h = create::<Probe>(9);
+        // SAFETY: as above.
+        let r = unsafe { get(h) }.unwrap();
+        // SAFETY: as above; `r` was taken before the destroy, as the contract allows.
+        drop(unsafe { destroy(h) }.unwrap());
+        assert_eq!(*r, 9);
+    }
+}
