@@ -80,7 +80,7 @@ pub struct fibra_coroutine {
 handle_impl!(fibra_coroutine, CCoroutine, 0x0f1b_7a00_0000_0030);
 
 /// Creates a coroutine that will run `func` on a stack of its own of `stack_size` bytes
-/// (0 means fibra's default, 128 KiB; sizes are rounded up to whole pages), and stores
+/// (0 means fibra's default, 256 KiB; sizes are rounded up to whole pages), and stores
 /// its handle in `*out`. The function does not run until the first resume.
 ///
 /// Returns `FIBRA_OK`; `FIBRA_EINVAL` if `func` or `out` is NULL; `FIBRA_ENOMEM` if no
