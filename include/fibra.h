@@ -219,7 +219,8 @@ typedef struct {
  */
 typedef struct {
   /**
-   * Worker threads; 0 means one per CPU. At most 1024.
+   * Worker threads; 0 means one per CPU. Too many (more than 65535) gives
+   * `FIBRA_EINVAL`.
    */
   size_t workers;
   /**
@@ -570,7 +571,7 @@ int fibra_runtime_config_init(fibra_runtime_config *config);
  * Starts a runtime and stores its handle in `*out`.
  *
  * `config` may be NULL for the defaults. Returns `FIBRA_OK`; `FIBRA_EINVAL` if `out` is
- * NULL or a setting is out of range (more than 1024 workers, an unknown idle policy);
+ * NULL or a setting is out of range (too many workers, an unknown idle policy);
  * `FIBRA_ENOMEM` if the worker threads cannot be started. On error `*out` is untouched.
  * Callable from any thread, including from a fiber (of another runtime).
  *

@@ -26,7 +26,8 @@ pub const FIBRA_IDLE_YIELD: c_int = 2;
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct fibra_runtime_config {
-    /// Worker threads; 0 means one per CPU. At most 1024.
+    /// Worker threads; 0 means one per CPU. Too many (more than 65535) gives
+    /// `FIBRA_EINVAL`.
     pub workers: usize,
     /// Default stack size of each fiber in bytes; 0 means fibra's default (128 KiB).
     pub stack_size: usize,
@@ -78,7 +79,7 @@ pub unsafe extern "C" fn fibra_runtime_config_init(config: *mut fibra_runtime_co
 /// Starts a runtime and stores its handle in `*out`.
 ///
 /// `config` may be NULL for the defaults. Returns `FIBRA_OK`; `FIBRA_EINVAL` if `out` is
-/// NULL or a setting is out of range (more than 1024 workers, an unknown idle policy);
+/// NULL or a setting is out of range (too many workers, an unknown idle policy);
 /// `FIBRA_ENOMEM` if the worker threads cannot be started. On error `*out` is untouched.
 /// Callable from any thread, including from a fiber (of another runtime).
 ///
