@@ -209,6 +209,7 @@ static void test_context_and_settings(void) {
 
 typedef struct {
     fibra_mutex *m;
+    fibra_mutex *held; /* locked by the host thread throughout */
     fibra_event *never;
     fibra_waitgroup *started;
     int wait_rc[BLOCKED];
@@ -232,7 +233,8 @@ static void blocked(void *arg) {
     }
     /* being cancelled: blocking calls refuse at once, cleanup calls still work */
     ct.later_rc[i] = fibra_yield() == FIBRA_ECANCELED && fibra_sleep(1) == FIBRA_ECANCELED &&
-                     fibra_mutex_lock(ct.m) == FIBRA_ECANCELED;
+                     fibra_mutex_lock(ct.held) == FIBRA_ECANCELED &&
+                     fibra_event_wait(ct.never) == FIBRA_ECANCELED;
     ct.unlock_rc[i] = i == 0 ? fibra_mutex_unlock(ct.m) : FIBRA_OK;
     CHECK_OK(fibra_channel_destroy(ch));
 }
@@ -243,6 +245,8 @@ static void test_cancel(void) {
     int i;
     memset(&ct, 0, sizeof ct);
     CHECK_OK(fibra_mutex_create(&ct.m));
+    CHECK_OK(fibra_mutex_create(&ct.held));
+    CHECK_OK(fibra_mutex_lock(ct.held));
     CHECK_OK(fibra_event_create(1, &ct.never));
     CHECK_OK(fibra_waitgroup_create(&ct.started));
     CHECK_OK(fibra_waitgroup_add(ct.started, BLOCKED));
@@ -260,6 +264,8 @@ static void test_cancel(void) {
     CHECK_OK(fibra_mutex_trylock(ct.m));
     CHECK_OK(fibra_mutex_unlock(ct.m));
     CHECK_OK(fibra_mutex_destroy(ct.m));
+    CHECK_OK(fibra_mutex_unlock(ct.held));
+    CHECK_OK(fibra_mutex_destroy(ct.held));
     CHECK_OK(fibra_event_destroy(ct.never));
     CHECK_OK(fibra_waitgroup_destroy(ct.started));
     PASS("runtime_destroy_cancels_blocked_fibers");
