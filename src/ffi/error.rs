@@ -51,7 +51,15 @@ pub(crate) const FIBRA_EPANIC: c_int = fibra_error::FIBRA_EPANIC as c_int;
 /// `"unknown fibra error code"`. Never fails; callable from any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn fibra_strerror(code: c_int) -> *const c_char {
-    let s: &'static std::ffi::CStr = match code {
+    // Nothing in `message` can panic; the catch keeps the rule that no extern "C" fn
+    // can unwind.
+    catch_unwind(|| message(code))
+        .unwrap_or(c"unknown fibra error code")
+        .as_ptr()
+}
+
+fn message(code: c_int) -> &'static std::ffi::CStr {
+    match code {
         FIBRA_OK => c"success",
         FIBRA_EINVAL => {
             c"invalid argument (null, destroyed or wrong-type handle, or value out of range)"
@@ -64,8 +72,7 @@ pub extern "C" fn fibra_strerror(code: c_int) -> *const c_char {
         FIBRA_ECANCELED => c"cancelled: the runtime or coroutine is being destroyed",
         FIBRA_EPANIC => c"internal error: fibra panicked (see stderr)",
         _ => c"unknown fibra error code",
-    };
-    s.as_ptr()
+    }
 }
 
 /// Runs the body of an `extern "C"` function: a panic becomes `FIBRA_EPANIC`, and a
