@@ -1,7 +1,7 @@
 //! Error codes, `fibra_strerror`, and the guard that keeps panics out of C.
 
 use std::any::Any;
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::ffi::{c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
@@ -100,40 +100,33 @@ fn caught(payload: Box<dyn Any + Send>) -> c_int {
 }
 
 thread_local! {
-    /// A forced unwind caught at the C boundary, waiting for the trampoline of the fiber
-    /// (or coroutine) being unwound to resume it once the C function has returned. While
-    /// it is set, nothing on this thread switches fibers: the unwound fiber or coroutine
-    /// runs until it finishes, and its blocking calls return `FIBRA_ECANCELED` at once.
-    static PENDING_CANCEL: Cell<Option<Box<dyn Any + Send>>> = const { Cell::new(None) };
+    /// Forced unwinds caught at the C boundary, each waiting for the trampoline of the
+    /// fiber or coroutine being unwound to resume it once its C function has returned.
+    /// Nested when a cancelled fiber's cleanup destroys a suspended raw coroutine: the
+    /// coroutine's unwind is pushed above the fiber's, and its trampoline (which returns
+    /// first) pops it first. While one is pending nothing on this thread switches
+    /// fibers: the unwound fiber or coroutine runs until it finishes, and its blocking
+    /// calls return `FIBRA_ECANCELED` at once.
+    static PENDING_CANCEL: RefCell<Vec<Box<dyn Any + Send>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Keeps the first caught forced unwind; later ones (the C code ignored the first
-/// `FIBRA_ECANCELED` and tried again) add nothing.
+/// Keeps a caught forced unwind for the trampoline that will resume it.
 fn stash_cancel(payload: Box<dyn Any + Send>) {
-    PENDING_CANCEL.with(|p| {
-        let old = p.replace(Some(payload));
-        if old.is_some() {
-            p.set(old);
-        }
-    });
+    PENDING_CANCEL.with(|p| p.borrow_mut().push(payload));
 }
 
 /// Whether a forced unwind is waiting: the calling fiber or coroutine is being destroyed.
 #[inline]
 pub(super) fn cancel_pending() -> bool {
-    PENDING_CANCEL.with(|p| {
-        let v = p.take();
-        let pending = v.is_some();
-        p.set(v);
-        pending
-    })
+    PENDING_CANCEL.with(|p| !p.borrow().is_empty())
 }
 
-/// After a C fiber or coroutine function returned: resumes the forced unwind it caught,
-/// if any, so its runtime (or coroutine) finishes destroying it.
+/// After a C fiber or coroutine function returned: resumes the forced unwind caught
+/// while it ran (the innermost pending one), if any, so its runtime (or coroutine)
+/// finishes destroying it.
 #[inline]
 pub(super) fn resume_pending_cancel() {
-    if let Some(payload) = PENDING_CANCEL.with(Cell::take) {
+    if let Some(payload) = PENDING_CANCEL.with(|p| p.borrow_mut().pop()) {
         resume_unwind(payload);
     }
 }

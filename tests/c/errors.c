@@ -219,11 +219,23 @@ typedef struct {
 
 static cancel_test ct;
 
+static int co_cleanup[BLOCKED];
+
+/* Suspends once; when destroyed, its pending yield returns FIBRA_ECANCELED. */
+static void *suspend_once(void *arg, fibra_yielder *y) {
+    int i = (int)(intptr_t)arg;
+    co_cleanup[i] = fibra_coroutine_yield(y, NULL, NULL) == FIBRA_ECANCELED;
+    return NULL;
+}
+
 static void blocked(void *arg) {
     int i = (int)(intptr_t)arg;
     fibra_channel *ch;
+    fibra_coroutine *co;
     char c;
     CHECK_OK(fibra_channel_create(1, 0, &ch));
+    CHECK_OK(fibra_coroutine_create(suspend_once, 0, &co));
+    CHECK_RC(fibra_coroutine_resume(co, arg, NULL), FIBRA_COROUTINE_YIELDED);
     if (i == 0) CHECK_OK(fibra_mutex_lock(ct.m)); /* held while blocked */
     CHECK_OK(fibra_waitgroup_done(ct.started));
     switch (i % 3) {
@@ -237,6 +249,8 @@ static void blocked(void *arg) {
                      fibra_event_wait(ct.never) == FIBRA_ECANCELED;
     ct.unlock_rc[i] = i == 0 ? fibra_mutex_unlock(ct.m) : FIBRA_OK;
     CHECK_OK(fibra_channel_destroy(ch));
+    /* a coroutine destroyed by a cancelled fiber is cancelled in turn */
+    CHECK_OK(fibra_coroutine_destroy(co));
 }
 
 static void test_cancel(void) {
@@ -259,6 +273,7 @@ static void test_cancel(void) {
         CHECK_RC(ct.wait_rc[i], FIBRA_ECANCELED);
         CHECK(ct.later_rc[i] == 1);
         CHECK_OK(ct.unlock_rc[i]);
+        CHECK(co_cleanup[i] == 1);
     }
     /* the mutex the cancelled fiber held was released by its cleanup code */
     CHECK_OK(fibra_mutex_trylock(ct.m));
