@@ -60,6 +60,8 @@
 mod arch;
 pub mod channel;
 mod coroutine;
+#[cfg(not(loom))]
+pub mod ffi;
 mod loom;
 mod runtime;
 mod stack;
