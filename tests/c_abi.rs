@@ -1,5 +1,5 @@
 //! The C ABI from C: compiles each program under `tests/c/` against `include/fibra.h` and
-//! the static library cargo built (`libfibra.a`), runs it, and checks its output.
+//! the static library (`libfibra.a`, see `static_lib`), runs it, and checks its output.
 //!
 //! C programs are compiled with `-std=c99 -Wall -Wextra -Werror`; `header_cxx.cpp` with
 //! `-std=c++17` proves the header is usable from C++. With `FIBRA_C_ASAN=1` every C
@@ -71,14 +71,40 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// `libfibra.a`, built for these tests by a nested `cargo build --lib` into a target
+/// directory of their own (`target/c-abi`): `cargo test` does not build the lib's
+/// staticlib, and a `libfibra.a` left in `target/<profile>` by an earlier `cargo build`
+/// may be stale. Built once per test process; cargo itself decides what is fresh.
 fn static_lib() -> PathBuf {
-    let lib = profile_dir().join("libfibra.a");
-    assert!(
-        lib.exists(),
-        "{} is missing: cargo builds it with the lib target (crate-type staticlib)",
-        lib.display()
-    );
-    lib
+    static LIB: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    LIB.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let target_dir = profile_dir()
+            .parent()
+            .expect("target/<profile> has a parent")
+            .join("c-abi");
+        let (profile, profile_subdir) = if cfg!(debug_assertions) {
+            ("dev", "debug")
+        } else {
+            ("release", "release")
+        };
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(root)
+            .args(["build", "--lib", "--profile", profile])
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .status()
+            .expect("running cargo to build libfibra.a");
+        assert!(status.success(), "cargo build --lib failed: {status}");
+        let lib = target_dir.join(profile_subdir).join("libfibra.a");
+        assert!(
+            lib.exists(),
+            "{} is missing after cargo build --lib",
+            lib.display()
+        );
+        lib
+    })
+    .clone()
 }
 
 /// Compiles `tests/c/<name>` (or `<name>` from the crate root, if it has a `/`) into an
