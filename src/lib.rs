@@ -60,13 +60,17 @@
 mod arch;
 pub mod channel;
 mod coroutine;
+pub mod fs;
+mod io;
 mod loom;
+pub mod net;
 mod runtime;
 mod stack;
 pub mod sync;
 mod sys;
 
 pub use coroutine::{Builder, Coroutine, CoroutineResult, Generator, Yielder, on_stack};
+pub use io::IoBackend;
 pub use runtime::{
     Current, FiberId, FiberLocalKey, IdlePolicy, JoinError, JoinHandle, Placement, Runtime,
     RuntimeBuilder, Scope, ScopedJoinHandle, current, run, scope, sleep, sleep_until, spawn,

@@ -127,7 +127,7 @@ impl Builder {
                 ),
             ));
         }
-        let shared = Shared::new(self.config);
+        let shared = Shared::new(self.config)?;
         let mut threads = Vec::with_capacity(shared.workers.len());
         for i in 0..shared.workers.len() {
             let s = shared.clone();
@@ -236,6 +236,12 @@ impl Runtime {
             Err(e) if e.is_panic() => resume_unwind(e.into_panic()),
             Err(e) => panic!("fibra: block_on: {e}"),
         }
+    }
+
+    /// The I/O backend this runtime's fibers use for [`net`](crate::net) and
+    /// [`fs`](crate::fs) (chosen once per process; see [`IoBackend`](crate::IoBackend)).
+    pub fn io_backend(&self) -> crate::IoBackend {
+        self.shared.io_backend
     }
 
     /// Number of worker threads.

@@ -64,11 +64,16 @@
 //! a searcher whose scan misses fresh work still re-checks (or notifies) before it can
 //! sleep.
 
+// On Linux the workers park in their I/O poller (`crate::io`); the thread driver is
+// the other targets' (and loom's, and the unit tests').
+#[cfg_attr(all(target_os = "linux", not(loom), not(test)), allow(dead_code))]
 mod futex;
 mod idle;
+#[cfg_attr(all(target_os = "linux", not(loom), not(test)), allow(dead_code))]
 mod thread;
 
 pub(crate) use idle::{Idle, MAX_WORKERS};
+#[cfg_attr(all(target_os = "linux", not(loom), not(test)), allow(unused_imports))]
 pub(crate) use thread::ThreadDriver;
 
 use core::time::Duration;
@@ -107,6 +112,7 @@ use core::time::Duration;
 pub(crate) trait Driver: Send + Sync {
     /// Blocks the calling worker until unparked, the timeout passes, or spuriously (see
     /// the trait docs).
+    #[cfg_attr(all(target_os = "linux", not(loom), not(test)), allow(dead_code))]
     fn park(&self, timeout: Option<Duration>);
 
     /// Wakes the worker parked on this driver, or makes its next `park` return at once.
