@@ -1,6 +1,11 @@
 //! TCP through `fibra::net`: echo round trips in fibers and threads, concurrent use of a
 //! shared stream, timeouts, errors, conversions. Runs under whichever backend the
 //! process picks (`.ci/run` runs it again with `FIBRA_IO=epoll`).
+//!
+//! Linux only: elsewhere these types are std's blocking sockets, and a fiber blocked in
+//! one (a server's accept loop here) keeps its worker, and so the runtime's drop, waiting.
+
+#![cfg(target_os = "linux")]
 
 mod common;
 

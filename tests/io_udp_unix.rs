@@ -1,4 +1,9 @@
 //! UDP and Unix-domain sockets through `fibra::net`, in fibers and on plain threads.
+//!
+//! Linux only: elsewhere these types are std's blocking sockets, and a fiber blocked in
+//! one (a server's accept loop here) keeps its worker, and so the runtime's drop, waiting.
+
+#![cfg(target_os = "linux")]
 
 mod common;
 

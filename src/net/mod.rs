@@ -145,8 +145,7 @@ macro_rules! impl_fd_traits {
         impl std::os::fd::IntoRawFd for $ty {
             /// The fd stays in the mode fibra put it in (non-blocking on Linux).
             fn into_raw_fd(self) -> std::os::fd::RawFd {
-                let Self { source, inner, .. } = self;
-                drop(source);
+                let Self { inner, .. } = self;
                 std::os::fd::IntoRawFd::into_raw_fd(inner)
             }
         }

@@ -61,7 +61,9 @@ cfg_if::cfg_if! {
     } else {
         /// No registration off Linux.
         #[derive(Default)]
-        pub(crate) struct Source;
+        pub(crate) struct Source {
+            _none: (),
+        }
 
         /// Sockets stay blocking.
         pub(crate) const NONBLOCKING: bool = false;

@@ -36,8 +36,7 @@ impl TcpListener {
 
     /// The std listener, back in blocking mode.
     pub fn into_std(self) -> io::Result<std::net::TcpListener> {
-        let TcpListener { source, inner } = self;
-        drop(source);
+        let TcpListener { inner, .. } = self;
         if sys::NONBLOCKING {
             inner.set_nonblocking(false)?;
         }
@@ -212,8 +211,7 @@ impl TcpStream {
 
     /// The std stream, back in blocking mode (without this stream's timeouts).
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
-        let TcpStream { source, inner, .. } = self;
-        drop(source);
+        let TcpStream { inner, .. } = self;
         if sys::NONBLOCKING {
             inner.set_nonblocking(false)?;
         }

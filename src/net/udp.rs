@@ -35,8 +35,7 @@ impl UdpSocket {
 
     /// The std socket, back in blocking mode.
     pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
-        let UdpSocket { source, inner, .. } = self;
-        drop(source);
+        let UdpSocket { inner, .. } = self;
         if sys::NONBLOCKING {
             inner.set_nonblocking(false)?;
         }

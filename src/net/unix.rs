@@ -34,8 +34,7 @@ impl UnixListener {
 
     /// The std listener, back in blocking mode.
     pub fn into_std(self) -> io::Result<std_unix::UnixListener> {
-        let UnixListener { source, inner } = self;
-        drop(source);
+        let UnixListener { inner, .. } = self;
         if sys::NONBLOCKING {
             inner.set_nonblocking(false)?;
         }
@@ -120,8 +119,7 @@ impl UnixStream {
 
     /// The std stream, back in blocking mode.
     pub fn into_std(self) -> io::Result<std_unix::UnixStream> {
-        let UnixStream { source, inner, .. } = self;
-        drop(source);
+        let UnixStream { inner, .. } = self;
         if sys::NONBLOCKING {
             inner.set_nonblocking(false)?;
         }

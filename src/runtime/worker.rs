@@ -336,6 +336,7 @@ pub(crate) fn with_current_fiber<R>(f: impl FnOnce(Option<&Fiber>) -> R) -> R {
 /// Runs `f` with the poller of the worker running the calling fiber; None outside a
 /// fiber, or in a fiber being unwound (which must not suspend).
 #[inline]
+#[cfg(all(target_os = "linux", not(loom)))]
 pub(crate) fn with_fiber_io<R>(f: impl FnOnce(&WorkerIo) -> R) -> Option<R> {
     with_core(|core| {
         let core = core?;
@@ -348,6 +349,7 @@ pub(crate) fn with_fiber_io<R>(f: impl FnOnce(&WorkerIo) -> R) -> Option<R> {
 
 /// Runs `f` with this worker thread's poller, if this is a worker thread (also while it
 /// unwinds a fiber).
+#[cfg(all(target_os = "linux", not(loom)))]
 pub(crate) fn with_worker_io<R>(f: impl FnOnce(&WorkerIo) -> R) -> Option<R> {
     with_core(|core| core.map(|c| f(&c.io)))
 }
@@ -662,6 +664,8 @@ impl Core {
         };
         let until = Instant::now() + limit;
         while Instant::now() < until {
+            // Flush and reap I/O while spinning: completions are own work.
+            self.io.poll_now(&self.shared.drivers[self.index]);
             if self.shared.has_visible_work() || self.has_own_work() {
                 return true;
             }
