@@ -38,11 +38,8 @@ fn accept_reports_emfile_and_keeps_working() {
             // Fill the descriptor table up to a low limit.
             let mut hog = Vec::new();
             let old = set_soft_limit(256);
-            loop {
-                match std::fs::File::open("/dev/null") {
-                    Ok(f) => hog.push(f),
-                    Err(_) => break,
-                }
+            while let Ok(f) = std::fs::File::open("/dev/null") {
+                hog.push(f);
             }
             let err = listener.accept().unwrap_err();
             let emfile = err.raw_os_error() == Some(libc::EMFILE);
