@@ -11,6 +11,10 @@
 //!   `SO_RCVTIMEO` / `SO_SNDTIMEO`; `try_clone` copies them. Their expiry is
 //!   `ErrorKind::TimedOut` on every platform (std says `WouldBlock` on Unix).
 //! - Name resolution (`ToSocketAddrs` with host names) is std's, which blocks.
+//! - On the epoll backend a socket is registered with the worker whose fiber first waits
+//!   on it, and that worker dispatches its readiness events (to fibers on any worker). A
+//!   socket that outlives its runtime falls back to `poll(2)` in later waits; a fiber of
+//!   another runtime already parked on it when the first runtime shuts down is not woken.
 //! - On targets other than Linux these types are plain wrappers over std's blocking
 //!   sockets: a fiber waiting on one occupies its worker thread.
 //!

@@ -48,6 +48,9 @@ pub(crate) struct EpollShared {
     #[allow(clippy::vec_box)]
     retired: Mutex<Vec<Box<Registration>>>,
     has_retired: AtomicBool,
+    /// Cleared when the worker stops polling (its runtime shut down): fds registered here
+    /// get no more events, so their waits fall back to `poll(2)`.
+    polled: AtomicBool,
 }
 
 impl EpollShared {
@@ -98,6 +101,7 @@ impl Epoll {
                 epfd,
                 retired: Mutex::new(Vec::new()),
                 has_retired: AtomicBool::new(false),
+                polled: AtomicBool::new(true),
             }),
             events: Vec::with_capacity(EVENTS),
         })
@@ -140,6 +144,17 @@ impl Epoll {
             let reg = unsafe { &*(data as *const Registration) };
             reg.dispatch(bits);
         }
+    }
+}
+
+impl Drop for Epoll {
+    fn drop(&mut self) {
+        // Release: pairs with the acquire in `Source::wait`.
+        self.shared.polled.store(false, Ordering::Release);
+        // Fibers of this runtime linked on its registrations were unwound already. A fiber
+        // of another runtime parked on one of them (a socket used across runtimes) is not
+        // woken: a known limitation, documented in `fibra::net`.
+        self.shared.free_retired();
     }
 }
 
@@ -251,7 +266,11 @@ impl Source {
         }
     }
 
-    fn register(&self, fd: RawFd, epoll: &Arc<EpollShared>) -> io::Result<&Registration> {
+    fn register(
+        &self,
+        fd: RawFd,
+        epoll: &Arc<EpollShared>,
+    ) -> io::Result<(&Registration, &EpollShared)> {
         let handle = self.reg.get_or_init(|| {
             let reg = Box::new(Registration {
                 read_seq: AtomicU64::new(0),
@@ -283,7 +302,7 @@ impl Source {
         });
         match handle {
             // SAFETY: the handle owns the registration while `self` lives.
-            Ok(h) => Ok(unsafe { h.reg.as_ref() }),
+            Ok(h) => Ok((unsafe { h.reg.as_ref() }, &h.epoll)),
             Err(code) => Err(io::Error::from_raw_os_error(*code)),
         }
     }
@@ -299,7 +318,14 @@ impl Source {
         deadline: Option<Instant>,
         epoll: &Arc<EpollShared>,
     ) -> io::Result<()> {
-        let reg = self.register(fd, epoll)?;
+        let (reg, owner) = self.register(fd, epoll)?;
+        // Acquire: pairs with the release in `Epoll::drop`.
+        if !owner.polled.load(Ordering::Acquire) {
+            // Registered with a runtime that has shut down: nobody dispatches its events
+            // any more. Wait in poll(2), occupying this worker (a socket moved between
+            // runtimes; rare).
+            return super::poll_fd(fd, interest, deadline);
+        }
         let Some(comp) = Completion::for_current_fiber() else {
             return super::poll_fd(fd, interest, deadline);
         };

@@ -24,8 +24,10 @@ pub(crate) struct Uring {
     leak_ring: bool,
     /// Operations whose completion has a waiter (submitted or queued, not reaped).
     in_flight: usize,
-    /// Whether the poll on the wake eventfd is armed.
+    /// Whether the poll on the wake eventfd is queued or in flight.
     wake_armed: bool,
+    /// Whether a completion of that poll was reaped and the eventfd not drained since.
+    wake_fired: bool,
     wake_fd: i32,
     /// Set when the kernel refused the exit-time cancel of every operation.
     cancel_any_failed: bool,
@@ -34,14 +36,19 @@ pub(crate) struct Uring {
 impl Uring {
     pub(crate) fn new(wake_fd: i32) -> io::Result<Uring> {
         let ring = IoUring::builder().build(RING_ENTRIES)?;
-        Ok(Uring {
+        let mut uring = Uring {
             ring: ManuallyDrop::new(ring),
             leak_ring: false,
             in_flight: 0,
             wake_armed: false,
             wake_fd,
             cancel_any_failed: false,
-        })
+            wake_fired: false,
+        };
+        // Armed from the start, so that no park ever needs to arm it inside its PARKED
+        // window (see `arm_wake`).
+        uring.arm_wake();
+        Ok(uring)
     }
 
     /// Queues entries that must be submitted together (an operation and its linked
@@ -156,18 +163,21 @@ impl Uring {
         }
         if wake_fired {
             self.wake_armed = false;
+            self.wake_fired = true;
         }
         woken
     }
 
-    fn arm_wake(&mut self, parker: &IoParker) {
+    /// Queues the poll on the wake eventfd unless one is pending. Never drains the
+    /// eventfd: a drain here could run while the worker is PARKED and swallow the write
+    /// of an unparker that saw PARKED, leaving the poll to wait forever.
+    fn arm_wake(&mut self) {
         if !self.wake_armed {
-            parker.drain_wake();
             let poll = opcode::PollAdd::new(types::Fd(self.wake_fd), libc::POLLIN as u32)
                 .build()
                 .user_data(WAKE);
-            // SAFETY: a poll on an fd the parker keeps open as long as this ring (both
-            // live in the worker; the ring is dropped first, see `LinuxIo`).
+            // SAFETY: a poll on an fd the parker keeps open as long as this ring (the
+            // parker lives in the runtime's shared state, which outlives every worker).
             unsafe { self.push(&[poll]) };
             self.wake_armed = true;
         }
@@ -180,7 +190,7 @@ impl Uring {
                 self.submit();
                 return;
             }
-            self.arm_wake(parker);
+            self.arm_wake();
             // ETIME (timeout), EINTR: back to the worker loop, which looks again. EBUSY:
             // completions to reap first, done below.
             let _ = match timeout {
@@ -193,11 +203,14 @@ impl Uring {
             };
         });
         self.reap();
-        if !self.wake_armed {
-            // Drained when re-armed; a write between here and then only makes the next
-            // park return at once.
-            self.arm_wake(parker);
+        if self.wake_fired {
+            // Out of the PARKED window (the word is EMPTY or NOTIFIED again): drain the
+            // writes that ended this or an earlier wait. A write landing after the drain
+            // leaves the eventfd readable: the next park returns at once.
+            self.wake_fired = false;
+            parker.drain_wake();
         }
+        self.arm_wake();
     }
 
     /// At worker exit: cancels every operation still in flight and waits for all their
