@@ -101,6 +101,25 @@ impl Driver for IoParker {
     }
 }
 
+impl IoParker {
+    /// The io_uring worker's order (see `Uring::park`): the wait ends when the eventfd is
+    /// readable, but the eventfd is drained only after `park_with` returned (the word out
+    /// of PARKED). Modelled under loom next to the epoll order of `Driver::park` (drain
+    /// right after the wait).
+    #[cfg(loom)]
+    fn park_drain_after(&self, timeout: Option<Duration>) {
+        let mut fired = false;
+        self.park_with(timeout, |t| {
+            if t != Some(Duration::ZERO) {
+                fired = self.wake.wait_readable(t);
+            }
+        });
+        if fired {
+            self.wake.drain();
+        }
+    }
+}
+
 #[cfg(all(target_os = "linux", not(loom)))]
 use self::linux_eventfd::EventFd;
 #[cfg(loom)]
@@ -266,6 +285,32 @@ mod loom_tests {
             // Relaxed: the parker orders the counter (acquire pairs with unpark's release).
             while sent.load(Ordering::Relaxed) < 2 {
                 parker.park(Some(Duration::from_secs(1)));
+            }
+            for u in unparkers {
+                u.join().unwrap();
+            }
+        });
+    }
+
+    /// The io_uring order (drain after the park) under the same races as above: an
+    /// unpark landing anywhere ends the park, merged or repeated unparks never leave a
+    /// later park hanging.
+    #[test]
+    fn loom_io_park_drain_after_no_lost_wakeup() {
+        explore("loom_io_park_drain_after_no_lost_wakeup", 2, || {
+            let parker = Arc::new(IoParker::new().unwrap());
+            let sent = Arc::new(AtomicUsize::new(0));
+            let unparkers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (parker, sent) = (parker.clone(), sent.clone());
+                    loom::thread::spawn(move || {
+                        sent.fetch_add(1, Ordering::Relaxed);
+                        parker.unpark();
+                    })
+                })
+                .collect();
+            while sent.load(Ordering::Relaxed) < 2 {
+                parker.park_drain_after(None);
             }
             for u in unparkers {
                 u.join().unwrap();
