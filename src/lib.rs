@@ -54,6 +54,11 @@
 //! });
 //! assert_eq!(sum, 10);
 //! ```
+//!
+//! ## Sockets and files
+//! [`net`] and [`fs`] have std's API and suspend only the calling fiber (on Linux through
+//! each worker's io_uring, or epoll where io_uring is unavailable; see
+//! [`Runtime::io_backend`]); on plain threads they block as std's do.
 
 #![warn(clippy::undocumented_unsafe_blocks)]
 
