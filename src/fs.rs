@@ -1,5 +1,5 @@
 //! Files that suspend only the calling fiber: [`File`] and the whole-file helpers
-//! [`read`], [`read_to_string`] and [`write`], with std's API.
+//! [`read`], [`read_to_string`] and [`write()`], with std's API.
 //!
 //! How a call runs depends on where it is made:
 //! - in a fiber on an io_uring worker: reads, writes, positional I/O and syncs are
