@@ -127,7 +127,7 @@ impl Builder {
                 ),
             ));
         }
-        let shared = Shared::new(self.config);
+        let shared = Shared::new(self.config)?;
         let mut threads = Vec::with_capacity(shared.workers.len());
         for i in 0..shared.workers.len() {
             let s = shared.clone();
@@ -249,6 +249,12 @@ impl Runtime {
         // before its join completes as cancelled.
         let handle = unsafe { spawn_unchecked(&self.shared, SpawnOptions::default(), f) };
         handle.join()
+    }
+
+    /// The I/O backend this runtime's fibers use for [`net`](crate::net) and
+    /// [`fs`](crate::fs) (chosen once per process; see [`IoBackend`](crate::IoBackend)).
+    pub fn io_backend(&self) -> crate::IoBackend {
+        self.shared.io_backend
     }
 
     /// Number of worker threads.

@@ -21,7 +21,7 @@ pub(crate) mod local;
 mod rc;
 mod scope;
 mod timers;
-mod worker;
+pub(crate) mod worker;
 
 pub use api::{Builder, Current, current, run, sleep, sleep_until, spawn, yield_now};
 pub use blocking::spawn_blocking;

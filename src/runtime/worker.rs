@@ -4,10 +4,11 @@
 use super::Config;
 use super::fiber::{Body, Fiber, FiberId, FiberRef, Suspend};
 use super::inbox::Inbox;
-use super::park::{Driver, Idle, ThreadDriver};
+use super::park::{Driver, Idle};
 use super::queue::{self, Local, Steal};
 use super::rc::Rc;
 use super::timers::{TimerKey, Timers};
+use crate::io::{IoBackend, WorkerDriver, WorkerIo};
 use crate::{Builder as CoroutineBuilder, CoroutineResult, StackPool, StackPoolConfig, Yielder};
 use crossbeam_utils::CachePadded;
 use std::cell::{Cell, RefCell};
@@ -33,6 +34,9 @@ const INJECT_PURGE_MIN: usize = 4 * queue::CAPACITY;
 const WORKER_IDLE_STACKS: usize = 1 << 16;
 /// How long a worker sleeps before its idle stacks give their memory back.
 const TRIM_STACKS_AFTER_IDLE: std::time::Duration = std::time::Duration::from_millis(20);
+/// How often (in scheduling rounds) a busy worker flushes its I/O submissions and
+/// reaps completions, so fibers that keep it busy cannot starve I/O.
+const IO_POLL_INTERVAL: u64 = 32;
 /// Idle stack bytes a sleeping worker keeps resident (the default pool's watermark).
 const KEEP_RESIDENT_WHEN_IDLE: usize = StackPoolConfig::DEFAULT.resident_idle_bytes;
 
@@ -51,7 +55,11 @@ pub(crate) struct Shared {
     /// Which workers search and which sleep, and whom a notifier wakes.
     idle: CachePadded<Idle>,
     /// `drivers[i]` is what worker `i` sleeps in when idle.
-    drivers: Box<[CachePadded<ThreadDriver>]>,
+    drivers: Box<[CachePadded<WorkerDriver>]>,
+    /// Each worker's poller, until the worker thread takes it.
+    worker_io: Box<[Mutex<Option<WorkerIo>>]>,
+    /// The I/O backend the workers' pollers use.
+    pub(crate) io_backend: IoBackend,
     pub(crate) shutdown: AtomicBool,
     pub(crate) config: Config,
     next_id: CachePadded<AtomicU64>,
@@ -70,7 +78,14 @@ pub(crate) struct WorkerShared {
 }
 
 impl Shared {
-    pub(crate) fn new(config: Config) -> Arc<Shared> {
+    pub(crate) fn new(config: Config) -> std::io::Result<Arc<Shared>> {
+        let io_backend = crate::io::process_backend()?;
+        let (drivers, worker_io): (Vec<_>, Vec<_>) = (0..config.workers)
+            .map(|_| crate::io::new_worker(io_backend))
+            .collect::<std::io::Result<Vec<_>>>()?
+            .into_iter()
+            .map(|(driver, io)| (CachePadded::new(driver), Mutex::new(Some(io))))
+            .unzip();
         let workers = (0..config.workers)
             .map(|_| {
                 let (local, steal) = queue::local();
@@ -84,20 +99,20 @@ impl Shared {
                 })
             })
             .collect();
-        Arc::new(Shared {
+        Ok(Arc::new(Shared {
             workers,
             inject: Mutex::new(VecDeque::new()),
             inject_purge_at: AtomicUsize::new(INJECT_PURGE_MIN),
             inject_len: CachePadded::new(AtomicUsize::new(0)),
             idle: CachePadded::new(Idle::new(config.workers)),
-            drivers: (0..config.workers)
-                .map(|_| CachePadded::new(ThreadDriver::new()))
-                .collect(),
+            drivers: drivers.into_boxed_slice(),
+            worker_io: worker_io.into_boxed_slice(),
+            io_backend,
             shutdown: AtomicBool::new(false),
             config,
             next_id: CachePadded::new(AtomicU64::new(1)),
             migratable_live: Mutex::new(Default::default()),
-        })
+        }))
     }
 
     /// A fresh fiber id. Ids grow with spawn order, which shutdown relies on (it unwinds
@@ -294,6 +309,8 @@ pub(crate) struct Core {
     /// Set while `shutdown` unwinds the current fiber: code running on its stack then (its
     /// destructors) must not suspend, so its waits poll instead.
     pub(crate) unwinding: Cell<bool>,
+    /// This worker's poller (io_uring or epoll on Linux).
+    io: WorkerIo,
 }
 
 thread_local! {
@@ -320,6 +337,27 @@ pub(crate) fn with_current_fiber<R>(f: impl FnOnce(Option<&Fiber>) -> R) -> R {
         // `Core::current`), and `f` runs before the worker can clear it.
         f(current.map(|p| unsafe { p.as_ref() }))
     })
+}
+
+/// Runs `f` with the poller of the worker running the calling fiber; None outside a
+/// fiber, or in a fiber being unwound (which must not suspend).
+#[inline]
+#[cfg(all(target_os = "linux", not(loom)))]
+pub(crate) fn with_fiber_io<R>(f: impl FnOnce(&WorkerIo) -> R) -> Option<R> {
+    with_core(|core| {
+        let core = core?;
+        if core.current.get().is_none() || core.unwinding.get() {
+            return None;
+        }
+        Some(f(&core.io))
+    })
+}
+
+/// Runs `f` with this worker thread's poller, if this is a worker thread (also while it
+/// unwinds a fiber).
+#[cfg(all(target_os = "linux", not(loom)))]
+pub(crate) fn with_worker_io<R>(f: impl FnOnce(&WorkerIo) -> R) -> Option<R> {
+    with_core(|core| core.map(|c| f(&c.io)))
 }
 
 /// Makes a woken (previously parked) fiber runnable on its home worker.
@@ -585,11 +623,15 @@ impl Core {
         self.current.set(Some(NonNull::from(&*fiber)));
         let mut result = co.resume(());
         // A fiber that yields while nothing else could run here is resumed at once: no
-        // requeue, no state change (it stays RUNNING, as a queued yielder would).
+        // requeue, no state change (it stays RUNNING, as a queued yielder would), for a
+        // bounded number of rounds so the worker still polls I/O.
+        let mut resumed_alone = 0;
         while matches!(result, CoroutineResult::Yield(Suspend::Yield))
             && !fiber.migratable
+            && resumed_alone < IO_POLL_INTERVAL
             && self.nothing_else_to_run()
         {
+            resumed_alone += 1;
             result = co.resume(());
         }
         self.current.set(None);
@@ -638,10 +680,13 @@ impl Core {
             && !self.has_own_work()
     }
 
-    /// Whether this worker has work only it can run: woken fibers in its inbox, a due
-    /// timer, or the runtime stopping.
+    /// Whether this worker has work only it can run: woken fibers (by I/O completions, or
+    /// in its inbox), a due timer, or the runtime stopping.
     fn has_own_work(&self) -> bool {
-        !self.shared.workers[self.index].inbox.is_empty()
+        self.ready_next.borrow().is_some()
+            || !self.ready.borrow().is_empty()
+            || !self.urgent.borrow().is_empty()
+            || !self.shared.workers[self.index].inbox.is_empty()
             || self.shared.shutdown.load(Ordering::Acquire)
             || self
                 .timers
@@ -660,6 +705,8 @@ impl Core {
         };
         let until = Instant::now() + limit;
         while Instant::now() < until {
+            // Flush and reap I/O while spinning: completions are own work.
+            self.io.poll_now(&self.shared.drivers[self.index]);
             if self.shared.has_visible_work() || self.has_own_work() {
                 return true;
             }
@@ -730,7 +777,7 @@ impl Core {
             if timeout == Some(std::time::Duration::ZERO) {
                 break; // the next timer is due: own work
             }
-            self.shared.drivers[self.index].park(timeout);
+            self.io.park(&self.shared.drivers[self.index], timeout);
             if !idle.is_parked(self.index) {
                 // A notifier took us off the list to search for its work.
                 self.searching.set(true);
@@ -744,7 +791,12 @@ impl Core {
 
     /// The worker loop.
     fn run(&self) {
+        let mut rounds: u64 = 0;
         while !self.shared.shutdown.load(Ordering::Acquire) {
+            rounds = rounds.wrapping_add(1);
+            if rounds % IO_POLL_INTERVAL == 0 {
+                self.io.poll_now(&self.shared.drivers[self.index]);
+            }
             let next_timer = self.fire_timers();
             if let Some((f, from_run_queue)) = self.next_fiber().or_else(|| self.search()) {
                 self.stop_searching();
@@ -871,6 +923,11 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         .unwrap_or_else(|e| e.into_inner())
         .take()
         .expect("each worker takes its queue once");
+    let io = shared.worker_io[index]
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .expect("each worker takes its poller once");
     let core = Core {
         index,
         shared: shared.clone(),
@@ -888,6 +945,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         searching: Cell::new(false),
         current: Cell::new(None),
         unwinding: Cell::new(false),
+        io,
     };
     CORE.set(&core);
     core.run();
