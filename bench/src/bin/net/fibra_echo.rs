@@ -14,7 +14,7 @@ pub(crate) fn echo() {
         .workers(1)
         .build()
         .expect("build the fibra runtime");
-    let backend = format!("{:?}", rt.io_backend());
+    let backend = rt.io_backend().to_string();
     rt.block_on(move || {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         announce_with(listener.local_addr().expect("local_addr"), &backend);

@@ -189,12 +189,7 @@ impl Epoll {
     fn wait(&self, events: &mut [libc::epoll_event], timeout_ms: i32) -> usize {
         // SAFETY: `events` is writable for `events.len()` entries.
         let n = unsafe {
-            libc::epoll_wait(
-                self.0,
-                events.as_mut_ptr(),
-                events.len() as i32,
-                timeout_ms,
-            )
+            libc::epoll_wait(self.0, events.as_mut_ptr(), events.len() as i32, timeout_ms)
         };
         if n < 0 {
             let e = io::Error::last_os_error();
@@ -235,7 +230,12 @@ fn event_loop(
         })
         .collect();
     for (i, c) in conns.iter().enumerate() {
-        epoll.ctl(libc::EPOLL_CTL_ADD, c.stream.as_raw_fd(), libc::EPOLLIN as u32, i);
+        epoll.ctl(
+            libc::EPOLL_CTL_ADD,
+            c.stream.as_raw_fd(),
+            libc::EPOLLIN as u32,
+            i,
+        );
     }
     let mut out = LoopResult {
         hist: new_hist(),
@@ -277,13 +277,23 @@ fn event_loop(
                 let want = size - c.read;
                 match c.stream.read(&mut scratch[..want.max(1)]) {
                     Ok(0) => {
-                        fail(&epoll, c, &mut out, "the server closed the connection".into());
+                        fail(
+                            &epoll,
+                            c,
+                            &mut out,
+                            "the server closed the connection".into(),
+                        );
                         break;
                     }
                     Ok(k) if k > want => unreachable!(),
                     Ok(k) => {
                         if scratch[..k].iter().any(|&b| b != c.fill) {
-                            fail(&epoll, c, &mut out, "the echo differs from what was sent".into());
+                            fail(
+                                &epoll,
+                                c,
+                                &mut out,
+                                "the echo differs from what was sent".into(),
+                            );
                             break;
                         }
                         c.read += k;
@@ -291,7 +301,12 @@ fn event_loop(
                             continue;
                         }
                         if c.written < size {
-                            fail(&epoll, c, &mut out, "a response before the request was sent".into());
+                            fail(
+                                &epoll,
+                                c,
+                                &mut out,
+                                "a response before the request was sent".into(),
+                            );
                             break;
                         }
                         // A whole round trip.

@@ -73,7 +73,13 @@ const ALL_LIBS: [Lib; 6] = [
     Lib::Go,
     Lib::Std,
 ];
-const DEFAULT_LIBS: [Lib; 5] = [Lib::FibraUring, Lib::FibraEpoll, Lib::Tokio, Lib::May, Lib::Go];
+const DEFAULT_LIBS: [Lib; 5] = [
+    Lib::FibraUring,
+    Lib::FibraEpoll,
+    Lib::Tokio,
+    Lib::May,
+    Lib::Go,
+];
 
 impl Lib {
     fn key(self) -> &'static str {
@@ -110,7 +116,9 @@ impl Lib {
                 "set_workers(1), set_worker_pin(false), may::net::TcpListener, a coroutine per \
                  connection, blocking read/write_all on a 4 KiB stack buffer"
             }
-            Lib::Go => "GOMAXPROCS=1, net.Listen, a goroutine per connection, Read/Write, 4 KiB buffer",
+            Lib::Go => {
+                "GOMAXPROCS=1, net.Listen, a goroutine per connection, Read/Write, 4 KiB buffer"
+            }
             Lib::Std => "std::net, one OS thread per connection (not limited to one thread)",
         }
     }
@@ -555,8 +563,23 @@ fn server_command(env: &Env, lib: Lib) -> Command {
 }
 
 /// One measurement: start the server, load it, stop it.
-fn measure(env: &Env, o: &Options, lib: Lib, size: usize, conns: usize) -> Result<(Sample, String), String> {
+fn measure(
+    env: &Env,
+    o: &Options,
+    lib: Lib,
+    size: usize,
+    conns: usize,
+) -> Result<(Sample, String), String> {
     let mut server = Server::start(server_command(env, lib), o.pin.then_some(0))?;
+    // fibra's server names its backend: it must be the one FIBRA_IO asked for.
+    let expected = match lib {
+        Lib::FibraUring => Some("io_uring"),
+        Lib::FibraEpoll => Some("epoll"),
+        _ => None,
+    };
+    if let Some(want) = expected.filter(|&w| server.note != w) {
+        return Err(format!("the server runs on {:?}, not {want}", server.note));
+    }
     let mut load = Command::new(&env.me);
     load.args([
         "load",
@@ -586,7 +609,11 @@ fn measure(env: &Env, o: &Options, lib: Lib, size: usize, conns: usize) -> Resul
         } else {
             format!(
                 "; the server had exited: {}",
-                said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim()
+                said.lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .trim()
             )
         };
         format!("load generator: {e}{srv}")
@@ -628,7 +655,7 @@ fn fmt_us(us: f64) -> String {
 }
 
 fn fmt_size(b: usize) -> String {
-    if b >= 1024 && b % 1024 == 0 {
+    if b >= 1024 && b.is_multiple_of(1024) {
         format!("{} KiB", b / 1024)
     } else {
         format!("{b} B")
@@ -722,7 +749,11 @@ fn run_echo(env: &Env, o: &Options) -> (String, String) {
             let _ = write!(lat_table, "| {} | {conns} |", fmt_size(size));
             let _ = write!(cpu_table, "| {} | {conns} |", fmt_size(size));
             for s in &series {
-                let _ = write!(rps_table, " {} |", cell(s, &|s| s.med(|x| x.rps).map(fmt_rps)));
+                let _ = write!(
+                    rps_table,
+                    " {} |",
+                    cell(s, &|s| s.med(|x| x.rps).map(fmt_rps))
+                );
                 let _ = write!(
                     lat_table,
                     " {} |",
@@ -814,7 +845,10 @@ fn run_echo(env: &Env, o: &Options) -> (String, String) {
         }
     }
     let mut out = String::new();
-    let _ = writeln!(out, "Requests/s (median of rounds; ratios: median of per-round ratios):\n");
+    let _ = writeln!(
+        out,
+        "Requests/s (median of rounds; ratios: median of per-round ratios):\n"
+    );
     out.push_str(&rps_table);
     let _ = writeln!(out, "\nLatency p50 / p99 (median of rounds):\n");
     out.push_str(&lat_table);

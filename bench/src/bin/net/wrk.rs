@@ -44,7 +44,14 @@ fn find_wrk() -> Result<(), String> {
         if unsafe { libc::geteuid() } == 0 {
             eprintln!("wrk not found: apt-get install -y wrk ...");
             let _ = Command::new("apt-get")
-                .args(["-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q", "wrk"])
+                .args([
+                    "-o",
+                    "DPkg::Lock::Timeout=600",
+                    "install",
+                    "-y",
+                    "-q",
+                    "wrk",
+                ])
                 .output();
         }
     });
@@ -251,7 +258,12 @@ pub(crate) fn run(
                 .iter()
                 .map(|s| s.as_ref().map_or("-".into(), |s| fmt_rps(s.rps)))
                 .collect();
-            let _ = write!(notes, "    {c} conns {:<6} {}", ["fibra", "tokio"][i], rs.join(", "));
+            let _ = write!(
+                notes,
+                "    {c} conns {:<6} {}",
+                ["fibra", "tokio"][i],
+                rs.join(", ")
+            );
             if let Some(f) = &failed[i] {
                 let _ = write!(notes, "; {f}");
             }
