@@ -7,7 +7,7 @@ use std::io::{Read as _, Write as _};
 
 use fibra::net::TcpListener;
 
-use crate::{BUF, announce_with};
+use crate::{BUF, announce_with, http};
 
 pub(crate) fn echo() {
     let rt = fibra::Runtime::builder()
@@ -35,6 +35,43 @@ pub(crate) fn echo() {
                         Ok(n) => n,
                     };
                     if (&stream).write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    })
+}
+
+/// The HTTP/1.1 keep-alive responder of the tokio column (`tokio_echo::http`), written
+/// the same way for fibra: used by the HTTP run when `examples/http_hello.rs` is absent.
+pub(crate) fn http() {
+    let rt = fibra::Runtime::builder()
+        .workers(1)
+        .build()
+        .expect("build the fibra runtime");
+    let backend = rt.io_backend().to_string();
+    rt.block_on(move || {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        announce_with(listener.local_addr().expect("local_addr"), &backend);
+        loop {
+            let (stream, _) = match listener.accept() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("accept: {e}");
+                    continue;
+                }
+            };
+            fibra::spawn(move || {
+                let _ = stream.set_nodelay(true);
+                let mut conn = http::Conn::new();
+                loop {
+                    let n = match (&stream).read(conn.unfilled()) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    let Some(out) = conn.received(n) else { return };
+                    if !out.is_empty() && (&stream).write_all(out).is_err() {
                         return;
                     }
                 }

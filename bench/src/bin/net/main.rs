@@ -147,7 +147,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: net [--quick] [--rounds N] [--secs S] [--warmup S] [--libs LIB,...] [--sizes B,...]\n\
          \x20          [--conns N,...] [--threads T] [--pin] [--only echo|http]\n\
-         \x20      net serve echo-fibra|echo-tokio|echo-may|echo-std|http-tokio\n\
+         \x20      net serve echo-fibra|echo-tokio|echo-may|echo-std|http-fibra|http-tokio\n\
          \x20      net load ADDR CONNS SIZE SECS [--warmup S] [--threads T] [--server-pid PID]\n\
          LIB: fibra-uring, fibra-epoll, tokio, may, go, std (default: all but std)"
     );
@@ -304,8 +304,10 @@ fn serve(which: &str) {
         "echo-std" => std_echo::echo(),
         #[cfg(feature = "fibra-net")]
         "echo-fibra" => fibra_echo::echo(),
+        #[cfg(feature = "fibra-net")]
+        "http-fibra" => fibra_echo::http(),
         #[cfg(not(feature = "fibra-net"))]
-        "echo-fibra" => {
+        "echo-fibra" | "http-fibra" => {
             eprintln!("fibra's server needs the `fibra-net` feature");
             std::process::exit(2)
         }

@@ -62,12 +62,33 @@ fn find_wrk() -> Result<(), String> {
     }
 }
 
-/// Builds fibra's `examples/http_hello.rs` (release, fibra's own target directory) and
-/// returns its path.
-fn build_http_hello() -> Result<PathBuf, String> {
+/// How fibra's responder is started.
+enum FibraHttp {
+    /// fibra's `examples/http_hello.rs`, built here.
+    Example(PathBuf),
+    /// `net serve http-fibra` (`fibra_echo::http`), when the example is not there.
+    Bench,
+}
+
+impl FibraHttp {
+    fn label(&self) -> &'static str {
+        match self {
+            FibraHttp::Example(_) => "fibra (examples/http_hello.rs)",
+            FibraHttp::Bench => "fibra (net serve http-fibra)",
+        }
+    }
+}
+
+/// fibra's responder: the example if this checkout has it, else the bench's own (with
+/// the `fibra-net` feature), else why the column is skipped.
+fn fibra_http() -> Result<FibraHttp, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     if !root.join("examples/http_hello.rs").exists() {
-        return Err("skipped: examples/http_hello.rs is not in this checkout".into());
+        return if cfg!(feature = "fibra-net") {
+            Ok(FibraHttp::Bench)
+        } else {
+            Err("skipped: no examples/http_hello.rs, and built without `fibra-net`".into())
+        };
     }
     eprintln!("building fibra's http_hello example ...");
     let out = command_output(
@@ -87,7 +108,7 @@ fn build_http_hello() -> Result<PathBuf, String> {
         .find_map(|l| {
             let at = l.find("\"executable\":\"")? + "\"executable\":\"".len();
             let end = l[at..].find('"')?;
-            Some(PathBuf::from(&l[at..at + end]))
+            Some(FibraHttp::Example(PathBuf::from(&l[at..at + end])))
         })
         .ok_or_else(|| "skipped: cargo did not say where http_hello is".into())
 }
@@ -136,19 +157,21 @@ fn parse_wrk(out: &str) -> Result<(f64, f64, f64), String> {
 
 fn measure(
     me: &Path,
-    hello: &Path,
+    fibra: Option<&FibraHttp>,
     who: Responder,
     conns: usize,
     secs: u64,
     pin: bool,
 ) -> Result<WrkSample, String> {
-    let cmd = match who {
-        Responder::Fibra => Command::new(hello),
-        Responder::Tokio => {
-            let mut c = Command::new(me);
-            c.args(["serve", "http-tokio"]);
-            c
-        }
+    let mine = |which: &str| {
+        let mut c = Command::new(me);
+        c.args(["serve", which]);
+        c
+    };
+    let cmd = match (who, fibra) {
+        (Responder::Fibra, Some(FibraHttp::Example(exe))) => Command::new(exe),
+        (Responder::Fibra, _) => mine("http-fibra"),
+        (Responder::Tokio, _) => mine("http-tokio"),
     };
     let mut server = Server::start(cmd, pin.then_some(0))?;
     let mut wrk = Command::new("wrk");
@@ -194,16 +217,17 @@ pub(crate) fn run(
     if let Err(e) = find_wrk() {
         return (format!("{e}\n"), String::new());
     }
-    let hello = build_http_hello();
+    let fibra = fibra_http();
     let secs = window.as_secs_f64().ceil().max(1.0) as u64;
-    let mut table = String::from(
-        "| conns | fibra http_hello | tokio | fibra/tokio | server CPU fibra / tokio |\n|---:|---:|---:|---:|---:|\n",
+    let label = fibra.as_ref().map_or("fibra", |f| f.label());
+    let mut table = format!(
+        "| conns | {label} | tokio | fibra/tokio | server CPU fibra / tokio |\n|---:|---:|---:|---:|---:|\n",
     );
     let mut notes = String::from("HTTP rounds (requests/s):\n");
     for &c in conns {
         eprintln!("wrk, {c} connections ...");
         let mut samples: [Vec<Option<WrkSample>>; 2] = [Vec::new(), Vec::new()];
-        let mut failed: [Option<String>; 2] = [hello.as_ref().err().cloned(), None];
+        let mut failed: [Option<String>; 2] = [fibra.as_ref().err().cloned(), None];
         for round in 0..rounds {
             eprint!("  round {}/{rounds}:", round + 1);
             let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
@@ -214,8 +238,7 @@ pub(crate) fn run(
                 }
                 let who = [Responder::Fibra, Responder::Tokio][i];
                 eprint!(" {}", ["fibra", "tokio"][i]);
-                let hello = hello.as_deref().unwrap_or(Path::new("-"));
-                match measure(me, hello, who, c, secs, pin) {
+                match measure(me, fibra.as_ref().ok(), who, c, secs, pin) {
                     Ok(s) => samples[i].push(Some(s)),
                     Err(e) => {
                         eprint!("(failed: {e})");
