@@ -510,15 +510,28 @@ impl Series {
     }
 }
 
-/// Median over the rounds where both ran of a.rps / b.rps in that round.
-fn rps_ratio(a: &Series, b: &Series) -> Option<f64> {
+impl Sample {
+    /// The server's CPU time per round trip, in µs.
+    fn cost_us(&self) -> f64 {
+        self.server_cpu / self.rps * 1e6
+    }
+}
+
+/// Median over the rounds where both ran of f(a) / f(b) in that round.
+fn paired_ratio(a: &Series, b: &Series, f: impl Fn(&Sample) -> f64) -> Option<f64> {
     let mut r: Vec<f64> = a
         .samples
         .iter()
         .zip(&b.samples)
-        .filter_map(|(x, y)| Some(x.as_ref()?.rps / y.as_ref()?.rps))
+        .filter_map(|(x, y)| Some(f(x.as_ref()?) / f(y.as_ref()?)))
+        .filter(|r| r.is_finite())
         .collect();
     (!r.is_empty()).then(|| median(&mut r))
+}
+
+/// Median over the rounds where both ran of a's requests/s / b's in that round.
+fn rps_ratio(a: &Series, b: &Series) -> Option<f64> {
+    paired_ratio(a, b, |s| s.rps)
 }
 
 struct Env {
@@ -676,6 +689,7 @@ fn run_echo(env: &Env, o: &Options) -> (String, String) {
     let mut rps_table = String::new();
     let mut lat_table = String::new();
     let mut cpu_table = String::new();
+    let mut cost_table = String::new();
     let mut targets = String::new();
     let mut notes = String::new();
     let head = |t: &mut String, extra: &[&str]| {
@@ -696,6 +710,7 @@ fn run_echo(env: &Env, o: &Options) -> (String, String) {
     head(&mut rps_table, &ratio_cols);
     head(&mut lat_table, &[]);
     head(&mut cpu_table, &[]);
+    head(&mut cost_table, &ratio_cols);
     for &size in &o.sizes {
         for &conns in &o.conns {
             eprintln!("measuring {} x {conns} connections ...", fmt_size(size));
@@ -750,6 +765,7 @@ fn run_echo(env: &Env, o: &Options) -> (String, String) {
             let _ = write!(rps_table, "| {} | {conns} |", fmt_size(size));
             let _ = write!(lat_table, "| {} | {conns} |", fmt_size(size));
             let _ = write!(cpu_table, "| {} | {conns} |", fmt_size(size));
+            let _ = write!(cost_table, "| {} | {conns} |", fmt_size(size));
             for s in &series {
                 let _ = write!(
                     rps_table,
@@ -774,13 +790,22 @@ fn run_echo(env: &Env, o: &Options) -> (String, String) {
                         s.med(|x| x.client_cpu)?
                     )))
                 );
+                let _ = write!(
+                    cost_table,
+                    " {} |",
+                    cell(s, &|s| s.med(Sample::cost_us).map(|c| format!("{c:.2} µs")))
+                );
             }
             let tokio = get(Lib::Tokio);
             for lib in [Lib::FibraUring, Lib::FibraEpoll, Lib::May, Lib::Go] {
                 let r = rps_ratio(get(lib), tokio).map_or("-".into(), |r| format!("{r:.2}x"));
                 let _ = write!(rps_table, " {r} |");
+                let c = paired_ratio(get(lib), tokio, Sample::cost_us)
+                    .map_or("-".into(), |r| format!("{r:.2}x"));
+                let _ = write!(cost_table, " {c} |");
             }
             rps_table.push('\n');
+            cost_table.push('\n');
             lat_table.push('\n');
             cpu_table.push('\n');
             if conns == TARGET_CONNS {
@@ -860,6 +885,12 @@ fn run_echo(env: &Env, o: &Options) -> (String, String) {
          1.00 is the bottleneck):\n"
     );
     out.push_str(&cpu_table);
+    let _ = writeln!(
+        out,
+        "\nServer CPU time per round trip (CPU over the window / requests; lower is better, \
+         and it does not depend on how fast the load generator is):\n"
+    );
+    out.push_str(&cost_table);
     if !targets.is_empty() {
         let _ = writeln!(
             out,
