@@ -221,7 +221,7 @@ pub(crate) fn run(
     let secs = window.as_secs_f64().ceil().max(1.0) as u64;
     let label = fibra.as_ref().map_or("fibra", |f| f.label());
     let mut table = format!(
-        "| conns | {label} | tokio | fibra/tokio | server CPU fibra / tokio |\n|---:|---:|---:|---:|---:|\n",
+        "| conns | {label} | tokio | fibra/tokio | server CPU fibra / tokio | server CPU per request fibra / tokio |\n|---:|---:|---:|---:|---:|---:|\n",
     );
     let mut notes = String::from("HTTP rounds (requests/s):\n");
     for &c in conns {
@@ -257,7 +257,6 @@ pub(crate) fn run(
             (Some(r), Some(a), Some(b)) => {
                 format!("{} req/s, p50 {} p99 {}", fmt_rps(r), fmt_us(a), fmt_us(b))
             }
-            _ if failed[i].is_some() => "-".into(),
             _ => "-".into(),
         };
         let mut ratios: Vec<f64> = samples[0]
@@ -267,14 +266,19 @@ pub(crate) fn run(
             .collect();
         let ratio = (!ratios.is_empty()).then(|| median(&mut ratios));
         let cpu = |i: usize| med(i, &|s| s.server_cpu).map_or("-".into(), |v| format!("{v:.2}"));
+        let cost = |i: usize| {
+            med(i, &|s| s.server_cpu / s.rps * 1e6).map_or("-".into(), |v| format!("{v:.2} µs"))
+        };
         let _ = writeln!(
             table,
-            "| {c} | {} | {} | {} | {} / {} |",
+            "| {c} | {} | {} | {} | {} / {} | {} / {} |",
             cell(0),
             cell(1),
             ratio.map_or("-".into(), |r| format!("{r:.2}x")),
             cpu(0),
-            cpu(1)
+            cpu(1),
+            cost(0),
+            cost(1)
         );
         for i in 0..2 {
             let rs: Vec<String> = samples[i]
