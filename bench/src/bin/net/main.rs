@@ -369,8 +369,10 @@ impl Server {
             Err(_) => return Err(server.stop_with("no `listening` line within 10 s")),
         };
         let mut words = line.split_whitespace();
+        // `ADDR`, `http://ADDR/`, `(ADDR)`, `ADDR,` ...
         let Some(addr) = words.find_map(|w| {
-            w.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != ']')
+            let w = w.strip_prefix("http://").unwrap_or(w);
+            w.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != ']' && c != '[')
                 .parse()
                 .ok()
         }) else {
