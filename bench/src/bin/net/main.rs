@@ -328,8 +328,8 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Starts `cmd` (pinned to `cpu` if given) and waits up to 10 s for its `listening`
-    /// line (an address anywhere in the line will do).
+    /// Starts `cmd` (pinned to `cpu` if given) and waits up to 10 s for the first line of
+    /// its stdout with an address in it (`listening ADDR`).
     pub(crate) fn start(mut cmd: Command, cpu: Option<usize>) -> Result<Server, String> {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -351,11 +351,12 @@ impl Server {
         });
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let first = lines.next();
-            let _ = tx.send(first);
-            // Drain the rest so the server never blocks on a full pipe.
-            for _ in lines {}
+            // Every line goes to the starter until it hangs up; the rest is drained so
+            // the server never blocks on a full pipe.
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
         });
         let mut server = Server {
             child,
@@ -363,23 +364,33 @@ impl Server {
             note: String::new(),
             stderr: Some(stderr),
         };
-        let line = match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Some(Ok(line))) => line,
-            Ok(_) => return Err(server.stop_with("exited without a `listening` line")),
-            Err(_) => return Err(server.stop_with("no `listening` line within 10 s")),
-        };
-        let mut words = line.split_whitespace();
-        // `ADDR`, `http://ADDR/`, `(ADDR)`, `ADDR,` ...
-        let Some(addr) = words.find_map(|w| {
-            let w = w.strip_prefix("http://").unwrap_or(w);
-            w.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != ']' && c != '[')
-                .parse()
-                .ok()
-        }) else {
-            return Err(server.stop_with(&format!("no address in its first line: {line:?}")));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (addr, note) = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match rx.recv_timeout(left) {
+                Ok(line) => line,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(server.stop_with("exited before saying where it listens"));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(server.stop_with("did not say where it listens within 10 s"));
+                }
+            };
+            // `listening ADDR [NOTE]`, or an address anywhere in a line: `ADDR`,
+            // `http://ADDR/`, `(ADDR)`, `ADDR,` ...
+            let mut words = line.split_whitespace();
+            let found = words.find_map(|w| {
+                let w = w.strip_prefix("http://").unwrap_or(w);
+                w.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != ']' && c != '[')
+                    .parse::<SocketAddr>()
+                    .ok()
+            });
+            if let Some(addr) = found {
+                break (addr, words.collect::<Vec<_>>().join(" "));
+            }
         };
         server.addr = addr;
-        server.note = words.collect::<Vec<_>>().join(" ");
+        server.note = note;
         Ok(server)
     }
 
