@@ -54,3 +54,34 @@ impl Conn {
         Some(&self.out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(c: &mut Conn, bytes: &[u8]) -> Option<Vec<u8>> {
+        c.unfilled()[..bytes.len()].copy_from_slice(bytes);
+        c.received(bytes.len()).map(<[u8]>::to_vec)
+    }
+
+    #[test]
+    fn one_response_per_request_across_reads_and_pipelines() {
+        let mut c = Conn::new();
+        let req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(feed(&mut c, req).unwrap(), RESPONSE);
+        // A terminator split over reads.
+        assert_eq!(feed(&mut c, &req[..req.len() - 2]).unwrap(), b"");
+        assert_eq!(feed(&mut c, &req[req.len() - 2..]).unwrap(), RESPONSE);
+        // Two and a half pipelined requests, then the rest of the third.
+        let mut three = [req.as_slice(), req, &req[..5]].concat();
+        assert_eq!(feed(&mut c, &three).unwrap(), [RESPONSE, RESPONSE].concat());
+        three = req[5..].to_vec();
+        assert_eq!(feed(&mut c, &three).unwrap(), RESPONSE);
+    }
+
+    #[test]
+    fn a_request_larger_than_the_buffer_closes() {
+        let mut c = Conn::new();
+        assert!(feed(&mut c, &[b'a'; MAX_REQUEST]).is_none());
+    }
+}

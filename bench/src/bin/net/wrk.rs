@@ -305,3 +305,25 @@ pub(crate) fn run(
     out.push_str(&table);
     (out, notes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wrk_latency_distribution_and_rate() {
+        let out = "Running 2s test @ http://127.0.0.1:1/\n  1 threads and 64 connections\n\
+            \x20 Latency Distribution\n     50%  456.00us\n     75%    1.01ms\n     99%    2.50ms\n\
+            \x20 100000 requests in 2.00s, 8.00MB read\nRequests/sec:  50000.12\nTransfer/sec: 4.00MB\n";
+        let (rps, p50, p99) = parse_wrk(out).unwrap();
+        assert_eq!(rps, 50000.12);
+        assert_eq!(p50, 456.0);
+        assert_eq!(p99, 2500.0);
+        assert!(
+            parse_wrk(&format!(
+                "{out}  Socket errors: connect 0, read 3, write 0, timeout 0\n"
+            ))
+            .is_err()
+        );
+    }
+}
