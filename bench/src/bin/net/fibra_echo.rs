@@ -70,8 +70,12 @@ pub(crate) fn http() {
                         Ok(0) | Err(_) => return,
                         Ok(n) => n,
                     };
-                    let Some(out) = conn.received(n) else { return };
-                    if !out.is_empty() && (&stream).write_all(out).is_err() {
+                    let (out, close) = match conn.received(n) {
+                        http::Reply::Write(out) => (out, false),
+                        http::Reply::WriteAndClose(out) => (out, true),
+                        http::Reply::Close => return,
+                    };
+                    if !out.is_empty() && (&stream).write_all(out).is_err() || close {
                         return;
                     }
                 }

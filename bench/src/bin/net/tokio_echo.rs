@@ -44,7 +44,8 @@ pub(crate) fn echo() {
 }
 
 /// A minimal HTTP/1.1 keep-alive responder: read until a request's blank line, answer
-/// every complete request with the same fixed response (`http::RESPONSE`).
+/// every complete request with the same fixed response, as fibra's
+/// `examples/http_hello.rs` does (`http.rs`).
 pub(crate) fn http() {
     runtime().block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -65,8 +66,12 @@ pub(crate) fn http() {
                         Ok(0) | Err(_) => return,
                         Ok(n) => n,
                     };
-                    let Some(out) = conn.received(n) else { return };
-                    if !out.is_empty() && stream.write_all(out).await.is_err() {
+                    let (out, close) = match conn.received(n) {
+                        http::Reply::Write(out) => (out, false),
+                        http::Reply::WriteAndClose(out) => (out, true),
+                        http::Reply::Close => return,
+                    };
+                    if !out.is_empty() && stream.write_all(out).await.is_err() || close {
                         return;
                     }
                 }

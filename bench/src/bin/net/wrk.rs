@@ -114,6 +114,8 @@ fn fibra_http() -> Result<FibraHttp, String> {
 }
 
 struct WrkSample {
+    /// What the server said after its address (http_hello: workers and backend).
+    note: String,
     rps: f64,
     p50: f64,
     p99: f64,
@@ -169,7 +171,12 @@ fn measure(
         c
     };
     let cmd = match (who, fibra) {
-        (Responder::Fibra, Some(FibraHttp::Example(exe))) => Command::new(exe),
+        (Responder::Fibra, Some(FibraHttp::Example(exe))) => {
+            // `http_hello [addr] [workers]`: an ephemeral port, one worker.
+            let mut c = Command::new(exe);
+            c.args(["127.0.0.1:0", "1"]);
+            c
+        }
         (Responder::Fibra, _) => mine("http-fibra"),
         (Responder::Tokio, _) => mine("http-tokio"),
     };
@@ -193,12 +200,14 @@ fn measure(
     let out = run_with_timeout(wrk, Duration::from_secs(secs + 30));
     let after = cpu_ticks(server.pid());
     server.stop();
+    let note = server.note.clone();
     let (rps, p50, p99) = parse_wrk(&out?)?;
     let server_cpu = match (before, after) {
         (Some(a), Some(b)) => (b - a) as f64 / clock_ticks_per_sec() / secs as f64,
         _ => f64::NAN,
     };
     Ok(WrkSample {
+        note,
         rps,
         p50,
         p99,
@@ -291,6 +300,11 @@ pub(crate) fn run(
                 ["fibra", "tokio"][i],
                 rs.join(", ")
             );
+            if let Some(s) = samples[i].iter().flatten().last() {
+                if !s.note.is_empty() {
+                    let _ = write!(notes, "; server said: {}", s.note);
+                }
+            }
             if let Some(f) = &failed[i] {
                 let _ = write!(notes, "; {f}");
             }
