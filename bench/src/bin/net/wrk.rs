@@ -300,10 +300,10 @@ pub(crate) fn run(
                 ["fibra", "tokio"][i],
                 rs.join(", ")
             );
-            if let Some(s) = samples[i].iter().flatten().last() {
-                if !s.note.is_empty() {
-                    let _ = write!(notes, "; server said: {}", s.note);
-                }
+            if let Some(s) = samples[i].iter().flatten().last()
+                && !s.note.is_empty()
+            {
+                let _ = write!(notes, "; server said: {}", s.note);
             }
             if let Some(f) = &failed[i] {
                 let _ = write!(notes, "; {f}");
