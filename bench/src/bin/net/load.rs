@@ -6,7 +6,7 @@
 //! a window of SECS seconds and prints
 //!
 //! `result rps=.. p50_us=.. p99_us=.. p999_us=.. max_us=.. requests=.. errors=..
-//! server_cpu=.. client_cpu=..`
+//! server_cpu=.. client_cpu=.. server_user=.. client_user=..`
 //!
 //! Why this shape: on a 2-CPU machine the load generator gets the CPU the one-thread
 //! server does not use, so it must cost less per round trip than any server. It is one
@@ -15,7 +15,8 @@
 //! per batch of ready connections, no allocation, no runtime, no locks. `--threads T`
 //! splits the connections over T such loops. `server_cpu` and `client_cpu` (CPU time
 //! over the window / window, from /proc/PID/stat) show which side was the bottleneck: a
-//! server near 1.00 is saturated.
+//! server near 1.00 is saturated. `server_user` and `client_user` are the parts of that
+//! time spent in user space (the rest is the kernel's: over loopback, most of it).
 
 use std::io::{self, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -97,11 +98,11 @@ pub(crate) fn run(spec: LoadSpec) {
 
     // The main thread only samples CPU times at the window's edges.
     sleep_until(window_start);
-    let server_before = spec.server_pid.and_then(cpu_ticks);
-    let self_before = cpu_ticks(std::process::id());
+    let server_before = spec.server_pid.and_then(user_sys_ticks);
+    let self_before = user_sys_ticks(std::process::id());
     sleep_until(window_end);
-    let server_after = spec.server_pid.and_then(cpu_ticks);
-    let self_after = cpu_ticks(std::process::id());
+    let server_after = spec.server_pid.and_then(user_sys_ticks);
+    let self_after = user_sys_ticks(std::process::id());
 
     let mut hist = new_hist();
     let (mut requests, mut errors, mut first_error) = (0, 0, None);
@@ -114,14 +115,24 @@ pub(crate) fn run(spec: LoadSpec) {
     }
     let secs = spec.window.as_secs_f64();
     let ticks = clock_ticks_per_sec();
-    let share = |a: Option<u64>, b: Option<u64>| match (a, b) {
+    let total = |t: Option<(u64, u64)>| t.map(|(u, s)| u + s);
+    let share = |a: Option<(u64, u64)>, b: Option<(u64, u64)>| match (total(a), total(b)) {
         (Some(a), Some(b)) => format!("{:.2}", (b - a) as f64 / ticks / secs),
+        _ => "nan".into(),
+    };
+    // The part of a process's CPU time spent in user space (the rest is the kernel's).
+    let user = |a: Option<(u64, u64)>, b: Option<(u64, u64)>| match (a, b) {
+        (Some(a), Some(b)) if total(Some(b)) > total(Some(a)) => format!(
+            "{:.2}",
+            (b.0 - a.0) as f64 / (total(Some(b)).unwrap() - total(Some(a)).unwrap()) as f64
+        ),
         _ => "nan".into(),
     };
     let us = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
     println!(
         "result rps={:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1} max_us={:.1} requests={requests} \
-         errors={errors} server_cpu={} client_cpu={} conns={} size={size} threads={threads}",
+         errors={errors} server_cpu={} client_cpu={} server_user={} client_user={} conns={} \
+         size={size} threads={threads}",
         requests as f64 / secs,
         us(0.5),
         us(0.99),
@@ -129,6 +140,8 @@ pub(crate) fn run(spec: LoadSpec) {
         hist.max() as f64 / 1000.0,
         share(server_before, server_after),
         share(self_before, self_after),
+        user(server_before, server_after),
+        user(self_before, self_after),
         spec.conns,
     );
     if let Some(e) = first_error {
@@ -157,12 +170,17 @@ pub(crate) fn clock_ticks_per_sec() -> f64 {
 
 /// utime + stime of a process, in clock ticks, from /proc/PID/stat.
 pub(crate) fn cpu_ticks(pid: u32) -> Option<u64> {
+    user_sys_ticks(pid).map(|(u, s)| u + s)
+}
+
+/// (utime, stime) of a process, in clock ticks.
+fn user_sys_ticks(pid: u32) -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces; the fields after it are plain.
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     // Fields 14 and 15 of the whole line are 12 and 13 of `rest` (which starts at 3).
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    Some((f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?))
 }
 
 struct Epoll(i32);

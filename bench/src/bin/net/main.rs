@@ -502,6 +502,8 @@ struct Sample {
     p99: f64,
     server_cpu: f64,
     client_cpu: f64,
+    /// The part of the server's CPU time spent in user space.
+    server_user: f64,
 }
 
 struct Series {
@@ -659,6 +661,7 @@ fn measure(
             p99: get("p99_us"),
             server_cpu: get("server_cpu"),
             client_cpu: get("client_cpu"),
+            server_user: get("server_user"),
         },
         server.note.clone(),
     ))
@@ -798,9 +801,10 @@ fn run_echo(env: &Env, o: &Options) -> (String, String) {
                     cpu_table,
                     " {} |",
                     cell(s, &|s| Some(format!(
-                        "{:.2} / {:.2}",
+                        "{:.2} / {:.2} ({:.0}%)",
                         s.med(|x| x.server_cpu)?,
-                        s.med(|x| x.client_cpu)?
+                        s.med(|x| x.client_cpu)?,
+                        s.med(|x| x.server_user)? * 100.0
                     )))
                 );
                 let _ = write!(
@@ -895,7 +899,7 @@ fn run_echo(env: &Env, o: &Options) -> (String, String) {
     let _ = writeln!(
         out,
         "\nCPU over the window, server / load generator (1.00 = one CPU busy; a server near \
-         1.00 is the bottleneck):\n"
+         1.00 is the bottleneck), and (in parentheses) the part of the server's in user space:\n"
     );
     out.push_str(&cpu_table);
     let _ = writeln!(
