@@ -65,18 +65,22 @@ struct LoopResult {
 pub(crate) fn run(spec: LoadSpec) {
     assert!(spec.conns > 0 && spec.size > 0 && spec.threads > 0);
     let threads = spec.threads.min(spec.conns);
-    // Connect everything before the clock starts (in order, so the server's accept queue
-    // is never the question).
+    // Connect everything before the clock starts, and make one round trip on each
+    // connection: a connection whose handshake the server's full accept queue dropped
+    // (the client then retransmits, after 1 s or more) would otherwise join the
+    // measurement late. Every connection is accepted and served once this is done.
+    let connecting = Instant::now();
     let mut streams = Vec::with_capacity(spec.conns);
+    let probe = vec![0xa5u8; spec.size];
+    let mut back = vec![0u8; spec.size];
     for i in 0..spec.conns {
-        let s = TcpStream::connect(spec.addr).unwrap_or_else(|e| {
-            eprintln!("connect #{i} to {}: {e}", spec.addr);
+        let s = connect_and_probe(spec.addr, &probe, &mut back).unwrap_or_else(|e| {
+            eprintln!("connection #{i} to {}: {e}", spec.addr);
             std::process::exit(1)
         });
-        s.set_nodelay(true).expect("TCP_NODELAY");
-        s.set_nonblocking(true).expect("O_NONBLOCK");
         streams.push(s);
     }
+    let connect_time = connecting.elapsed();
     let start = Instant::now() + Duration::from_millis(20);
     let window_start = start + spec.warmup;
     let window_end = window_start + spec.window;
@@ -132,7 +136,7 @@ pub(crate) fn run(spec: LoadSpec) {
     println!(
         "result rps={:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1} max_us={:.1} requests={requests} \
          errors={errors} server_cpu={} client_cpu={} server_user={} client_user={} conns={} \
-         size={size} threads={threads}",
+         size={size} threads={threads} connect_ms={:.1}",
         requests as f64 / secs,
         us(0.5),
         us(0.99),
@@ -143,11 +147,28 @@ pub(crate) fn run(spec: LoadSpec) {
         user(server_before, server_after),
         user(self_before, self_after),
         spec.conns,
+        connect_time.as_secs_f64() * 1e3,
     );
     if let Some(e) = first_error {
         eprintln!("{errors} connection(s) failed; first: {e}");
         std::process::exit(1);
     }
+}
+
+/// Connects, makes one round trip of `probe` (10 s at most), and returns the stream
+/// non-blocking.
+fn connect_and_probe(addr: SocketAddr, probe: &[u8], back: &mut [u8]) -> io::Result<TcpStream> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_nodelay(true)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.set_write_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(probe)?;
+    s.read_exact(back)?;
+    if back != probe {
+        return Err(io::Error::other("the echo differs from what was sent"));
+    }
+    s.set_nonblocking(true)?;
+    Ok(s)
 }
 
 fn new_hist() -> Histogram<u64> {
