@@ -325,3 +325,35 @@ fn std_conversions_round_trip() {
         });
     });
 }
+
+#[test]
+fn migratable_fibers_do_io() {
+    bounded(60, || {
+        let rt = rt();
+        rt.block_on(|| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            serve_echo(listener);
+            let clients: Vec<_> = (0..8u8)
+                .map(|c| {
+                    // SAFETY: the fiber keeps no thread-local state or !Send value across
+                    // its suspensions (only the stream and plain buffers).
+                    let b = unsafe { fibra::fiber::Builder::new().migratable() };
+                    b.spawn(move || {
+                        let mut s = TcpStream::connect(addr).unwrap();
+                        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                        for i in 0..200u8 {
+                            s.write_all(&[c, i]).unwrap();
+                            let mut b = [0u8; 2];
+                            s.read_exact(&mut b).unwrap();
+                            assert_eq!(b, [c, i]);
+                        }
+                    })
+                })
+                .collect();
+            for c in clients {
+                c.join().unwrap();
+            }
+        });
+    });
+}
