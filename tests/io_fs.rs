@@ -34,7 +34,8 @@ fn exercise(path: &std::path::Path) {
     let mut at = [0u8; 10];
     assert_eq!(f.read_at(&mut at, 1000).unwrap(), 10);
     assert_eq!(&at[..], &data[1000..1010]);
-    // read_at leaves the position alone (at the end).
+    // read_at leaves the position alone (at the end) on Unix; Windows' seek_read moves it.
+    #[cfg(unix)]
     assert_eq!(f.read(&mut at).unwrap(), 0);
     f.seek(SeekFrom::Start(5)).unwrap();
     let mut five = [0u8; 5];

@@ -41,6 +41,7 @@ fn serve_echo(listener: TcpListener) {
 fn backend_is_reported() {
     let rt = rt();
     let b = rt.io_backend();
+    eprintln!("io backend: {b}");
     assert!(!b.to_string().is_empty());
     if let Ok(forced) = std::env::var("FIBRA_IO") {
         if forced == "epoll" {
