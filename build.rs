@@ -14,6 +14,14 @@ fn main() {
         "cargo:rustc-check-cfg=cfg(fibra_abi, values(\"x86_64_sysv\", \"x86_64_windows\", \"aarch64_aapcs\"))"
     );
     println!("cargo:rerun-if-changed=build.rs");
+    // For tests/c_abi.rs: it compiles C programs with the host's C compiler, which
+    // only makes sense when the tests run on the machine they were built for.
+    for var in ["TARGET", "HOST"] {
+        println!(
+            "cargo:rustc-env=FIBRA_BUILD_{var}={}",
+            env::var(var).unwrap_or_default()
+        );
+    }
 
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();

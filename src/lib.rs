@@ -54,19 +54,30 @@
 //! });
 //! assert_eq!(sum, 10);
 //! ```
+//!
+//! ## Sockets and files
+//! [`net`] and [`fs`] have std's API and suspend only the calling fiber (on Linux through
+//! each worker's io_uring, or epoll where io_uring is unavailable; see
+//! [`Runtime::io_backend`]); on plain threads they block as std's do.
 
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod arch;
 pub mod channel;
 mod coroutine;
+#[cfg(not(loom))]
+pub mod ffi;
+pub mod fs;
+mod io;
 mod loom;
+pub mod net;
 mod runtime;
 mod stack;
 pub mod sync;
 mod sys;
 
 pub use coroutine::{Builder, Coroutine, CoroutineResult, Generator, Yielder, on_stack};
+pub use io::IoBackend;
 pub use runtime::{
     Current, FiberId, FiberLocalKey, IdlePolicy, JoinError, JoinHandle, Placement, Runtime,
     RuntimeBuilder, Scope, ScopedJoinHandle, current, run, scope, sleep, sleep_until, spawn,

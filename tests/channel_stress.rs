@@ -97,9 +97,6 @@ fn consume(c: usize, rxs: &[Receiver<usize>; 3], seen: &Mutex<Vec<u8>>) -> usize
 }
 
 #[test]
-#[ignore = "still hangs under heavy machine load (a worker starved by a fiber that keeps it \
-            busy; one cause, timed retries that never suspended, is fixed); issue 4 stays \
-            open until the rest is found. Run with --ignored."]
 fn every_message_arrives_exactly_once() {
     let t0 = Instant::now();
     let rt = Runtime::builder().workers(2).build().unwrap();

@@ -127,7 +127,7 @@ impl Builder {
                 ),
             ));
         }
-        let shared = Shared::new(self.config);
+        let shared = Shared::new(self.config)?;
         let mut threads = Vec::with_capacity(shared.workers.len());
         for i in 0..shared.workers.len() {
             let s = shared.clone();
@@ -224,6 +224,23 @@ impl Runtime {
         F: FnOnce() -> T + Send,
         T: Send,
     {
+        match self.try_block_on(f) {
+            Ok(v) => v,
+            Err(e) if e.is_panic() => resume_unwind(e.into_panic()),
+            Err(e) => panic!("fibra: block_on: {e}"),
+        }
+    }
+
+    /// As [`Runtime::block_on`], but hands back the join error (a panic or a cancellation)
+    /// instead of raising it: for the C ABI.
+    ///
+    /// # Panics
+    /// If called from inside a fiber.
+    pub(crate) fn try_block_on<T, F>(&self, f: F) -> Result<T, JoinError>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
         if super::fiber::in_fiber() {
             panic!("fibra: block_on called from inside a fiber; use fibra::spawn(..).join() there");
         }
@@ -231,11 +248,13 @@ impl Runtime {
         // and if the runtime shuts down first, the fiber is unwound (its borrows released)
         // before its join completes as cancelled.
         let handle = unsafe { spawn_unchecked(&self.shared, SpawnOptions::default(), f) };
-        match handle.join() {
-            Ok(v) => v,
-            Err(e) if e.is_panic() => resume_unwind(e.into_panic()),
-            Err(e) => panic!("fibra: block_on: {e}"),
-        }
+        handle.join()
+    }
+
+    /// The I/O backend this runtime's fibers use for [`net`](crate::net) and
+    /// [`fs`](crate::fs) (chosen once per process; see [`IoBackend`](crate::IoBackend)).
+    pub fn io_backend(&self) -> crate::IoBackend {
+        self.shared.io_backend
     }
 
     /// Number of worker threads.

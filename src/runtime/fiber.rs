@@ -379,6 +379,15 @@ pub(crate) fn current_fiber() -> Option<FiberRef> {
     })
 }
 
+/// The address of the fiber running on this thread, if any (also while it is being
+/// unwound): an identity for owner checks (the C ABI's mutex), taking no reference.
+/// (The C ABI is not built under loom.)
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn current_fiber_addr() -> Option<usize> {
+    worker::with_current_fiber(|f| f.map(|f| std::ptr::from_ref(f).cast::<()>() as usize))
+}
+
 /// The fiber running on this thread, unless there is none or it is being unwound by its
 /// runtime's shutdown (then it must not suspend). One thread-local access.
 #[inline]

@@ -19,6 +19,14 @@
 //! - **No unsafe code, and loom checks it with its own mutex.** The critical sections are a
 //!   handful of instructions.
 //!
+//! # Two lanes
+//! A wake-up that hands the fiber something other fibers wait for (a mutex handed over,
+//! permits granted) goes in the *first* lane: the owner's drain puts those items in a
+//! queue that runs before its other ready fibers. Without it, each step of a convoy of
+//! hand-overs costs a whole cycle of a busy worker's ready queue (see
+//! `tests/issue_hand_over_convoy.rs`). Both lanes live under the one lock and count in
+//! the one length, so the became-non-empty edge stays exact.
+//!
 //! A lock-free alternative was considered and not taken: Vyukov's intrusive MPSC queue has
 //! a transient state (a producer has swapped the tail but not yet linked its node) in which
 //! the consumer cannot tell "empty" from "an item is arriving", which muddies both the
@@ -39,23 +47,44 @@ use std::collections::VecDeque;
 
 /// A multi-producer, single-consumer FIFO of `T` with an exact became-non-empty signal.
 pub(crate) struct Inbox<T> {
-    /// Items waiting, oldest first.
-    items: Mutex<VecDeque<T>>,
+    /// Items waiting, in their two lanes.
+    items: Mutex<Lanes<T>>,
     /// `items.len()`, written only under the lock, read without it by `is_empty`.
     len: AtomicUsize,
+}
+
+/// The items of an inbox, touched only under its lock.
+struct Lanes<T> {
+    /// Ordinary wake-ups, oldest first: they go behind the owner's ready fibers.
+    back: VecDeque<T>,
+    /// Urgent wake-ups, oldest first: they go in front of the owner's ready fibers.
+    first: VecDeque<T>,
+}
+
+impl<T> Lanes<T> {
+    fn len(&self) -> usize {
+        self.back.len() + self.first.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.back.is_empty() && self.first.is_empty()
+    }
 }
 
 impl<T: Send> Inbox<T> {
     /// An empty inbox.
     pub(crate) fn new() -> Self {
         Inbox {
-            items: Mutex::new(VecDeque::new()),
+            items: Mutex::new(Lanes {
+                back: VecDeque::new(),
+                first: VecDeque::new(),
+            }),
             len: AtomicUsize::new(0),
         }
     }
 
     #[inline]
-    fn lock(&self) -> impl core::ops::DerefMut<Target = VecDeque<T>> + '_ {
+    fn lock(&self) -> impl core::ops::DerefMut<Target = Lanes<T>> + '_ {
         // A panic under the lock (only an allocation failure in push_back could) leaves
         // the deque consistent: carry on.
         self.items.lock().unwrap_or_else(|e| e.into_inner())
@@ -65,9 +94,25 @@ impl<T: Send> Inbox<T> {
     /// which case the caller must unpark the owner's driver.
     #[inline]
     pub(crate) fn push(&self, item: T) -> bool {
+        self.push_to(item, false)
+    }
+
+    /// As [`push`](Self::push), in the first lane: the owner's drain puts it in front of
+    /// what is already ready (see the module docs).
+    #[inline]
+    pub(crate) fn push_first(&self, item: T) -> bool {
+        self.push_to(item, true)
+    }
+
+    #[inline]
+    fn push_to(&self, item: T, first: bool) -> bool {
         let mut items = self.lock();
         let was_empty = items.is_empty();
-        items.push_back(item);
+        if first {
+            items.first.push_back(item);
+        } else {
+            items.back.push_back(item);
+        }
         // Relaxed: the length is a hint for `is_empty`; the items themselves are handed over
         // by the lock, and the owner's wake-up by its driver (see the module docs).
         self.len.store(items.len(), Ordering::Relaxed);
@@ -88,33 +133,38 @@ impl<T: Send> Inbox<T> {
         self.len.load(Ordering::Relaxed)
     }
 
-    /// Takes the oldest item. Owner only (a convention: the inbox has one consumer).
+    /// Takes the oldest item of the first lane, else of the other. Owner only (a
+    /// convention: the inbox has one consumer).
     #[cfg(test)]
     pub(crate) fn pop(&self) -> Option<T> {
         if self.is_empty() {
             return None;
         }
         let mut items = self.lock();
-        let item = items.pop_front();
+        let item = match items.first.pop_front() {
+            Some(item) => Some(item),
+            None => items.back.pop_front(),
+        };
         self.len.store(items.len(), Ordering::Relaxed);
         item
     }
 
-    /// Moves every waiting item, oldest first, to the back of `out` and returns how many.
-    /// One lock for the batch; if `out` is empty the buffers are swapped, so neither side
-    /// allocates in steady state. Owner only.
+    /// Moves every waiting item, oldest first, to the back of `out`, or of `first_out` for
+    /// the first lane's, and returns how many. One lock for the batch; if `out` is empty
+    /// the buffers are swapped, so neither side allocates in steady state. Owner only.
     #[inline]
-    pub(crate) fn drain_into(&self, out: &mut VecDeque<T>) -> usize {
+    pub(crate) fn drain_into(&self, out: &mut VecDeque<T>, first_out: &mut VecDeque<T>) -> usize {
         if self.is_empty() {
             return 0;
         }
         let mut items = self.lock();
         let n = items.len();
         if out.is_empty() {
-            core::mem::swap(&mut *items, out);
+            core::mem::swap(&mut items.back, out);
         } else {
-            out.extend(items.drain(..));
+            out.extend(items.back.drain(..));
         }
+        first_out.extend(items.first.drain(..));
         self.len.store(0, Ordering::Relaxed);
         n
     }
@@ -143,12 +193,12 @@ mod tests {
         assert_eq!(inbox.len(), 3);
         assert_eq!(inbox.pop(), Some(1));
         let mut out = VecDeque::new();
-        assert_eq!(inbox.drain_into(&mut out), 2);
+        assert_eq!(inbox.drain_into(&mut out, &mut VecDeque::new()), 2);
         assert_eq!(out, [2, 3]);
         assert!(inbox.is_empty());
         assert!(inbox.push(4), "drained: the next push is an edge again");
         assert_eq!(
-            inbox.drain_into(&mut out),
+            inbox.drain_into(&mut out, &mut VecDeque::new()),
             1,
             "appends when `out` is not empty"
         );
@@ -159,11 +209,29 @@ mod tests {
     }
 
     #[test]
+    fn first_lane_drains_apart_in_order() {
+        let inbox = Inbox::new();
+        assert!(inbox.push_first(10), "the first lane counts for the edge");
+        assert!(!inbox.push(3));
+        assert!(!inbox.push_first(11));
+        assert_eq!(inbox.len(), 3);
+        let (mut out, mut first) = (VecDeque::from([1, 2]), VecDeque::from([9]));
+        assert_eq!(inbox.drain_into(&mut out, &mut first), 3);
+        assert_eq!(out, [1, 2, 3]);
+        assert_eq!(first, [9, 10, 11]);
+        assert!(inbox.is_empty());
+        assert!(inbox.push(4));
+        assert!(!inbox.push_first(12));
+        assert_eq!(inbox.pop(), Some(12));
+        assert_eq!(inbox.pop(), Some(4));
+    }
+
+    #[test]
     fn drops_what_is_left() {
         let item = Arc::new(());
         let inbox = Inbox::new();
         inbox.push(item.clone());
-        inbox.push(item.clone());
+        inbox.push_first(item.clone());
         drop(inbox);
         assert_eq!(Arc::strong_count(&item), 1);
     }
@@ -191,7 +259,7 @@ mod tests {
         let mut nonempty_drains = 0;
         let mut buf = VecDeque::new();
         let mut drain = |buf: &mut VecDeque<(usize, usize)>| {
-            if inbox.drain_into(buf) > 0 {
+            if inbox.drain_into(buf, &mut VecDeque::new()) > 0 {
                 nonempty_drains += 1;
             }
             for (p, i) in buf.drain(..) {
@@ -221,13 +289,20 @@ mod loom_tests {
     use loom::thread::JoinHandle;
     use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering::Relaxed};
 
-    /// Items 1 and 2 pushed from two threads of their own.
+    /// Items 1 (ordinary lane) and 2 (first lane) pushed from two threads of their own.
     fn push_from_two_threads(inbox: &Arc<Inbox<i32>>) -> Vec<JoinHandle<bool>> {
         [1, 2]
             .into_iter()
             .map(|item| {
                 let inbox = inbox.clone();
-                loom::thread::spawn(move || inbox.push(item))
+                // One push per lane: the edge must be exact across lanes.
+                loom::thread::spawn(move || {
+                    if item == 2 {
+                        inbox.push_first(item)
+                    } else {
+                        inbox.push(item)
+                    }
+                })
             })
             .collect()
     }
@@ -251,11 +326,12 @@ mod loom_tests {
             EXECUTIONS.fetch_add(1, Relaxed);
             let inbox = Arc::new(Inbox::new());
             let producers = push_from_two_threads(&inbox);
-            let mut out = VecDeque::new();
-            let mut nonempty_drains = usize::from(inbox.drain_into(&mut out) > 0);
+            let (mut out, mut first) = (VecDeque::new(), VecDeque::new());
+            let mut nonempty_drains = usize::from(inbox.drain_into(&mut out, &mut first) > 0);
             let edges = became_non_empty(producers);
-            nonempty_drains += usize::from(inbox.drain_into(&mut out) > 0);
-            let mut got: Vec<_> = out.into_iter().collect();
+            nonempty_drains += usize::from(inbox.drain_into(&mut out, &mut first) > 0);
+            assert_eq!(first, [2], "the first lane's item drains to its own queue");
+            let mut got: Vec<_> = out.into_iter().chain(first).collect();
             got.sort_unstable();
             assert_eq!(got, [1, 2], "every item exactly once");
             assert_eq!(edges, nonempty_drains, "became-non-empty reported wrongly");

@@ -21,7 +21,7 @@ pub(crate) mod local;
 mod rc;
 mod scope;
 mod timers;
-mod worker;
+pub(crate) mod worker;
 
 pub use api::{Builder, Current, current, run, sleep, sleep_until, spawn, yield_now};
 pub use blocking::spawn_blocking;
@@ -37,6 +37,13 @@ pub use worker::Placement;
 #[inline]
 pub(crate) fn schedule_woken(fiber: fiber::FiberRef) {
     worker::schedule(fiber);
+}
+
+/// As [`schedule_woken`], ahead of the worker's other ready fibers (see
+/// `sync::signal::Waker::wake_holder`).
+#[inline]
+pub(crate) fn schedule_woken_first(fiber: fiber::FiberRef) {
+    worker::schedule_first(fiber);
 }
 
 pub(crate) mod inbox;

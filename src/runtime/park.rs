@@ -5,9 +5,9 @@
 //!
 //! Each worker owns one [`Driver`]: it sleeps in `park` when it has nothing to run, and
 //! other threads `unpark` it. The default is [`ThreadDriver`] (futex on Linux, mutex and
-//! condvar elsewhere). The I/O issue plugs in a driver that sleeps in io_uring or epoll
-//! instead, so a parked worker also wakes for I/O completions; see [`Driver`] for how it
-//! fits.
+//! condvar elsewhere). On Linux the workers sleep in their I/O poller instead (io_uring or
+//! epoll, `crate::io`), so a parked worker also wakes for I/O completions; see [`Driver`]
+//! for how it fits.
 //!
 //! # The worker loop's side of the protocol
 //!
@@ -64,11 +64,16 @@
 //! a searcher whose scan misses fresh work still re-checks (or notifies) before it can
 //! sleep.
 
+// On Linux the workers park in their I/O poller (`crate::io`); the thread driver is
+// the other targets' (and loom's, and the unit tests').
+#[cfg_attr(all(target_os = "linux", not(loom), not(test)), allow(dead_code))]
 mod futex;
 mod idle;
+#[cfg_attr(all(target_os = "linux", not(loom), not(test)), allow(dead_code))]
 mod thread;
 
 pub(crate) use idle::{Idle, MAX_WORKERS};
+#[cfg_attr(all(target_os = "linux", not(loom), not(test)), allow(unused_imports))]
 pub(crate) use thread::ThreadDriver;
 
 use core::time::Duration;
@@ -89,8 +94,8 @@ use core::time::Duration;
 ///   visible to the worker after the `park` it woke returns (release/acquire).
 /// - `unpark` on a worker that is not parked costs one atomic swap, no system call.
 ///
-/// # An I/O driver
-/// The I/O issue's driver keeps [`ThreadDriver`]'s state word (EMPTY / NOTIFIED / PARKED,
+/// # The I/O driver
+/// The I/O driver (`crate::io::parker::IoParker` with the worker's poller) keeps [`ThreadDriver`]'s state word (EMPTY / NOTIFIED / PARKED,
 /// see its docs) and swaps the futex for its poller plus an eventfd registered in it:
 /// - `park(timeout)`: decrement the word (NOTIFIED: consumed, poll without blocking and
 ///   return); flush pending submissions; wait in `io_uring_enter(GETEVENTS)` /
@@ -107,6 +112,7 @@ use core::time::Duration;
 pub(crate) trait Driver: Send + Sync {
     /// Blocks the calling worker until unparked, the timeout passes, or spuriously (see
     /// the trait docs).
+    #[cfg_attr(all(target_os = "linux", not(loom), not(test)), allow(dead_code))]
     fn park(&self, timeout: Option<Duration>);
 
     /// Wakes the worker parked on this driver, or makes its next `park` return at once.

@@ -4,10 +4,11 @@
 use super::Config;
 use super::fiber::{Body, Fiber, FiberId, FiberRef, Suspend};
 use super::inbox::Inbox;
-use super::park::{Driver, Idle, ThreadDriver};
+use super::park::{Driver, Idle};
 use super::queue::{self, Local, Steal};
 use super::rc::Rc;
 use super::timers::{TimerKey, Timers};
+use crate::io::{IoBackend, WorkerDriver, WorkerIo};
 use crate::{Builder as CoroutineBuilder, CoroutineResult, StackPool, StackPoolConfig, Yielder};
 use crossbeam_utils::CachePadded;
 use std::cell::{Cell, RefCell};
@@ -20,7 +21,7 @@ use std::time::Instant;
 /// How often (in scheduling rounds) a worker looks at the global queue first, so that
 /// nothing there starves behind busy local queues.
 const GLOBAL_QUEUE_INTERVAL: u64 = 61;
-/// Consecutive runs from the next-to-run slots (`ready_next`, `lifo`) before the FIFO
+/// Consecutive runs from the next-to-run slots (`urgent`, `ready_next`, `lifo`) before the FIFO
 /// queues get a turn. tokio allows 3; Go lets a chain of next-to-run goroutines share one
 /// 10 ms time slice. 256 runs (tens of microseconds) keeps a chain of wakes and joins on
 /// its warm data (a tree of joins stays depth first: skynet ran ~0.55x Go's time at 3,
@@ -33,6 +34,9 @@ const INJECT_PURGE_MIN: usize = 4 * queue::CAPACITY;
 const WORKER_IDLE_STACKS: usize = 1 << 16;
 /// How long a worker sleeps before its idle stacks give their memory back.
 const TRIM_STACKS_AFTER_IDLE: std::time::Duration = std::time::Duration::from_millis(20);
+/// How often (in scheduling rounds) a busy worker flushes its I/O submissions and
+/// reaps completions, so fibers that keep it busy cannot starve I/O.
+const IO_POLL_INTERVAL: u64 = 32;
 /// Idle stack bytes a sleeping worker keeps resident (the default pool's watermark).
 const KEEP_RESIDENT_WHEN_IDLE: usize = StackPoolConfig::DEFAULT.resident_idle_bytes;
 
@@ -51,7 +55,11 @@ pub(crate) struct Shared {
     /// Which workers search and which sleep, and whom a notifier wakes.
     idle: CachePadded<Idle>,
     /// `drivers[i]` is what worker `i` sleeps in when idle.
-    drivers: Box<[CachePadded<ThreadDriver>]>,
+    drivers: Box<[CachePadded<WorkerDriver>]>,
+    /// Each worker's poller, until the worker thread takes it.
+    worker_io: Box<[Mutex<Option<WorkerIo>>]>,
+    /// The I/O backend the workers' pollers use.
+    pub(crate) io_backend: IoBackend,
     pub(crate) shutdown: AtomicBool,
     pub(crate) config: Config,
     next_id: CachePadded<AtomicU64>,
@@ -70,7 +78,14 @@ pub(crate) struct WorkerShared {
 }
 
 impl Shared {
-    pub(crate) fn new(config: Config) -> Arc<Shared> {
+    pub(crate) fn new(config: Config) -> std::io::Result<Arc<Shared>> {
+        let io_backend = crate::io::process_backend()?;
+        let (drivers, worker_io): (Vec<_>, Vec<_>) = (0..config.workers)
+            .map(|_| crate::io::new_worker(io_backend))
+            .collect::<std::io::Result<Vec<_>>>()?
+            .into_iter()
+            .map(|(driver, io)| (CachePadded::new(driver), Mutex::new(Some(io))))
+            .unzip();
         let workers = (0..config.workers)
             .map(|_| {
                 let (local, steal) = queue::local();
@@ -84,20 +99,20 @@ impl Shared {
                 })
             })
             .collect();
-        Arc::new(Shared {
+        Ok(Arc::new(Shared {
             workers,
             inject: Mutex::new(VecDeque::new()),
             inject_purge_at: AtomicUsize::new(INJECT_PURGE_MIN),
             inject_len: CachePadded::new(AtomicUsize::new(0)),
             idle: CachePadded::new(Idle::new(config.workers)),
-            drivers: (0..config.workers)
-                .map(|_| CachePadded::new(ThreadDriver::new()))
-                .collect(),
+            drivers: drivers.into_boxed_slice(),
+            worker_io: worker_io.into_boxed_slice(),
+            io_backend,
             shutdown: AtomicBool::new(false),
             config,
             next_id: CachePadded::new(AtomicU64::new(1)),
             migratable_live: Mutex::new(Default::default()),
-        })
+        }))
     }
 
     /// A fresh fiber id. Ids grow with spawn order, which shutdown relies on (it unwinds
@@ -209,9 +224,9 @@ impl Shared {
                     unsafe { fiber.cancel_queued() };
                 }
             }
-            let mut woken = VecDeque::new();
-            w.inbox.drain_into(&mut woken);
-            drop(woken);
+            let (mut woken, mut urgent) = (VecDeque::new(), VecDeque::new());
+            w.inbox.drain_into(&mut woken, &mut urgent);
+            drop((woken, urgent));
         }
     }
 }
@@ -276,6 +291,12 @@ pub(crate) struct Core {
     /// The fiber most recently woken by this worker itself: runs next, within the LIFO
     /// streak limit (the woken-fiber counterpart of `lifo`).
     ready_next: RefCell<Option<FiberRef>>,
+    /// Fibers woken to something others wait for (a lock handed over, permits granted:
+    /// `schedule_first`), and fibers woken before they could park, oldest first: they run
+    /// before everything else ready, within the LIFO streak limit, and nothing displaces
+    /// them. Sent to the back of `ready` instead, each step of a chain of hand-overs would
+    /// cost a whole cycle of a busy worker's queue (`tests/issue_hand_over_convoy.rs`).
+    urgent: RefCell<VecDeque<FiberRef>>,
     timers: RefCell<Timers<FiberRef>>,
     tick: Cell<u64>,
     /// Started, unfinished fibers of this worker, for shutdown.
@@ -288,6 +309,8 @@ pub(crate) struct Core {
     /// Set while `shutdown` unwinds the current fiber: code running on its stack then (its
     /// destructors) must not suspend, so its waits poll instead.
     pub(crate) unwinding: Cell<bool>,
+    /// This worker's poller (io_uring or epoll on Linux).
+    io: WorkerIo,
 }
 
 thread_local! {
@@ -316,8 +339,42 @@ pub(crate) fn with_current_fiber<R>(f: impl FnOnce(Option<&Fiber>) -> R) -> R {
     })
 }
 
+/// Runs `f` with the poller of the worker running the calling fiber; None outside a
+/// fiber, or in a fiber being unwound (which must not suspend).
+#[inline]
+#[cfg(all(target_os = "linux", not(loom)))]
+pub(crate) fn with_fiber_io<R>(f: impl FnOnce(&WorkerIo) -> R) -> Option<R> {
+    with_core(|core| {
+        let core = core?;
+        if core.current.get().is_none() || core.unwinding.get() {
+            return None;
+        }
+        Some(f(&core.io))
+    })
+}
+
+/// Runs `f` with this worker thread's poller, if this is a worker thread (also while it
+/// unwinds a fiber).
+#[cfg(all(target_os = "linux", not(loom)))]
+pub(crate) fn with_worker_io<R>(f: impl FnOnce(&WorkerIo) -> R) -> Option<R> {
+    with_core(|core| core.map(|c| f(&c.io)))
+}
+
 /// Makes a woken (previously parked) fiber runnable on its home worker.
+#[inline]
 pub(crate) fn schedule(fiber: FiberRef) {
+    schedule_to(fiber, false);
+}
+
+/// As [`schedule`], for a fiber woken to something others wait for (a lock handed over
+/// to it, permits granted): it goes in front of its worker's ready fibers, so a chain of
+/// hand-overs moves at the pace of a switch rather than of a busy worker's whole queue.
+#[inline]
+pub(crate) fn schedule_first(fiber: FiberRef) {
+    schedule_to(fiber, true);
+}
+
+fn schedule_to(fiber: FiberRef, first: bool) {
     if fiber.migratable {
         let shared = fiber.shared().clone();
         shared.inject(fiber);
@@ -327,12 +384,16 @@ pub(crate) fn schedule(fiber: FiberRef) {
     let mut fiber = Some(fiber);
     with_core(|core| match (core, &fiber) {
         (Some(core), Some(f)) if core.index == home && Arc::ptr_eq(&core.shared, f.shared()) => {
+            let fiber = fiber.take().expect("matched Some");
+            if first {
+                core.urgent.borrow_mut().push_back(fiber);
+                return;
+            }
             // Woken on its own worker: it runs next (what it waited for just happened, and
             // its data is warm), displacing an earlier one to the back of the ready queue.
             // `MAX_LIFO_STREAK` keeps a pair of fibers waking each other from starving the
             // rest.
-            let displaced = core.ready_next.replace(fiber.take());
-            if let Some(earlier) = displaced {
+            if let Some(earlier) = core.ready_next.replace(Some(fiber)) {
                 core.ready.borrow_mut().push_back(earlier);
             }
         }
@@ -340,9 +401,15 @@ pub(crate) fn schedule(fiber: FiberRef) {
     });
     let Some(fiber) = fiber else { return };
     let shared = fiber.shared().clone();
+    let inbox = &shared.workers[home].inbox;
     // The pusher that makes the inbox non-empty wakes its owner; later pushers know the
     // owner's next drain takes theirs too.
-    if shared.workers[home].inbox.push(fiber) {
+    let became_non_empty = if first {
+        inbox.push_first(fiber)
+    } else {
+        inbox.push(fiber)
+    };
+    if became_non_empty {
         shared.drivers[home].unpark();
     }
 }
@@ -404,7 +471,7 @@ impl Core {
     fn drain_inbox(&self) {
         let inbox = &self.shared.workers[self.index].inbox;
         if !inbox.is_empty() {
-            inbox.drain_into(&mut self.ready.borrow_mut());
+            inbox.drain_into(&mut self.ready.borrow_mut(), &mut self.urgent.borrow_mut());
         }
     }
 
@@ -480,6 +547,10 @@ impl Core {
             }
         }
         if self.lifo_streak.get() < MAX_LIFO_STREAK {
+            if let Some(f) = self.urgent.borrow_mut().pop_front() {
+                self.lifo_streak.set(self.lifo_streak.get() + 1);
+                return Some((f, false));
+            }
             if let Some(f) = self.ready_next.borrow_mut().take() {
                 self.lifo_streak.set(self.lifo_streak.get() + 1);
                 return Some((f, false));
@@ -503,6 +574,7 @@ impl Core {
             local().or_else(ready)
         };
         found
+            .or_else(|| self.urgent.borrow_mut().pop_front().map(|f| (f, false)))
             .or_else(|| self.ready_next.borrow_mut().take().map(|f| (f, false)))
             .or_else(|| self.lifo.borrow_mut().take().map(|f| (f, true)))
             .or_else(|| self.shared.pop_injected().map(|f| (f, true)))
@@ -551,11 +623,15 @@ impl Core {
         self.current.set(Some(NonNull::from(&*fiber)));
         let mut result = co.resume(());
         // A fiber that yields while nothing else could run here is resumed at once: no
-        // requeue, no state change (it stays RUNNING, as a queued yielder would).
+        // requeue, no state change (it stays RUNNING, as a queued yielder would), for a
+        // bounded number of rounds so the worker still polls I/O.
+        let mut resumed_alone = 0;
         while matches!(result, CoroutineResult::Yield(Suspend::Yield))
             && !fiber.migratable
+            && resumed_alone < IO_POLL_INTERVAL
             && self.nothing_else_to_run()
         {
+            resumed_alone += 1;
             result = co.resume(());
         }
         self.current.set(None);
@@ -564,8 +640,13 @@ impl Core {
                 if fiber.finish_running(why) {
                     if fiber.migratable {
                         self.shared.inject(fiber);
+                    } else if why == Suspend::Park {
+                        // Woken while it ran, before it could park: the waker could not
+                        // tell whether it handed over a lock (it found the fiber running),
+                        // so it runs before the other ready fibers, as an urgent wake.
+                        self.urgent.borrow_mut().push_back(fiber);
                     } else {
-                        // Yielded fibers go behind the others; woken ones too.
+                        // Yielded fibers go behind the others.
                         self.ready.borrow_mut().push_back(fiber);
                     }
                 } else {
@@ -590,6 +671,7 @@ impl Core {
     #[inline]
     pub(crate) fn nothing_else_to_run(&self) -> bool {
         self.ready.borrow().is_empty()
+            && self.urgent.borrow().is_empty()
             && self.ready_next.borrow().is_none()
             && self.run_next.borrow().is_none()
             && self.lifo.borrow().is_none()
@@ -598,10 +680,13 @@ impl Core {
             && !self.has_own_work()
     }
 
-    /// Whether this worker has work only it can run: woken fibers in its inbox, a due
-    /// timer, or the runtime stopping.
+    /// Whether this worker has work only it can run: woken fibers (by I/O completions, or
+    /// in its inbox), a due timer, or the runtime stopping.
     fn has_own_work(&self) -> bool {
-        !self.shared.workers[self.index].inbox.is_empty()
+        self.ready_next.borrow().is_some()
+            || !self.ready.borrow().is_empty()
+            || !self.urgent.borrow().is_empty()
+            || !self.shared.workers[self.index].inbox.is_empty()
             || self.shared.shutdown.load(Ordering::Acquire)
             || self
                 .timers
@@ -620,6 +705,8 @@ impl Core {
         };
         let until = Instant::now() + limit;
         while Instant::now() < until {
+            // Flush and reap I/O while spinning: completions are own work.
+            self.io.poll_now(&self.shared.drivers[self.index]);
             if self.shared.has_visible_work() || self.has_own_work() {
                 return true;
             }
@@ -690,7 +777,7 @@ impl Core {
             if timeout == Some(std::time::Duration::ZERO) {
                 break; // the next timer is due: own work
             }
-            self.shared.drivers[self.index].park(timeout);
+            self.io.park(&self.shared.drivers[self.index], timeout);
             if !idle.is_parked(self.index) {
                 // A notifier took us off the list to search for its work.
                 self.searching.set(true);
@@ -704,7 +791,12 @@ impl Core {
 
     /// The worker loop.
     fn run(&self) {
+        let mut rounds: u64 = 0;
         while !self.shared.shutdown.load(Ordering::Acquire) {
+            rounds = rounds.wrapping_add(1);
+            if rounds % IO_POLL_INTERVAL == 0 {
+                self.io.poll_now(&self.shared.drivers[self.index]);
+            }
             let next_timer = self.fire_timers();
             if let Some((f, from_run_queue)) = self.next_fiber().or_else(|| self.search()) {
                 self.stop_searching();
@@ -729,7 +821,8 @@ impl Core {
             // SAFETY: its start was claimed for this worker, which alone may run it.
             unsafe { fiber.cancel_if_unstarted() };
         }
-        let ready: Vec<_> = self.ready.borrow_mut().drain(..).collect();
+        let mut ready: Vec<_> = self.ready.borrow_mut().drain(..).collect();
+        ready.extend(self.urgent.borrow_mut().drain(..));
         drop(ready);
         drop(self.ready_next.borrow_mut().take());
         loop {
@@ -830,6 +923,11 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         .unwrap_or_else(|e| e.into_inner())
         .take()
         .expect("each worker takes its queue once");
+    let io = shared.worker_io[index]
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .expect("each worker takes its poller once");
     let core = Core {
         index,
         shared: shared.clone(),
@@ -840,12 +938,14 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         ready_turn: Cell::new(false),
         run_next: RefCell::new(None),
         ready_next: RefCell::new(None),
+        urgent: RefCell::new(VecDeque::new()),
         timers: RefCell::new(Timers::new()),
         tick: Cell::new(0),
         live: RefCell::new(LiveSet::default()),
         searching: Cell::new(false),
         current: Cell::new(None),
         unwinding: Cell::new(false),
+        io,
     };
     CORE.set(&core);
     core.run();

@@ -311,7 +311,11 @@ impl RawMutex {
         // the waiter's stack) is not touched after.
         let waker = unsafe { node.as_ref().signal().complete() };
         drop(list);
-        waker.wake();
+        if hand_over {
+            waker.wake_holder();
+        } else {
+            waker.wake();
+        }
     }
 
     /// Whether the lock is held (a hint).

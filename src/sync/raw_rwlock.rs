@@ -262,7 +262,7 @@ impl RawRwLock {
     /// Clears QUEUED if the queue empties. Wakes the admitted waiters after dropping the
     /// list lock.
     fn hand_over<'a>(&'a self, mut list: ListGuard<'a, WaitList<Access>>) {
-        let mut batch = WakeBatch::new();
+        let mut batch = WakeBatch::for_holders();
         loop {
             let Some(front) = list.front() else {
                 // Relaxed: QUEUED carries no data (see `enqueue`).

@@ -293,7 +293,7 @@ impl Semaphore {
     /// long as they suffice; clears QUEUED if the queue empties. Wakes the served waiters
     /// after dropping the list lock.
     fn hand_out<'a>(&'a self, mut list: ListGuard<'a, WaitList<usize>>) {
-        let mut batch = WakeBatch::new();
+        let mut batch = WakeBatch::for_holders();
         loop {
             let Some(front) = list.front() else {
                 // Relaxed: QUEUED carries no data (see `enqueue`).

@@ -69,6 +69,18 @@ impl Waker {
             Waker::Nothing => {}
         }
     }
+
+    /// As [`wake`](Self::wake), for a waiter that now holds something others wait for
+    /// (a lock handed over to it, permits granted): a fiber runs before the other ready
+    /// fibers of its worker, so that it lets go soon. (A fiber that was still running
+    /// runs next anyway: its worker requeues a fiber woken before it parked as next.)
+    #[inline]
+    pub(crate) fn wake_holder(self) {
+        match self {
+            Waker::Fiber(f) => crate::runtime::schedule_woken_first(f),
+            other => other.wake(),
+        }
+    }
 }
 
 /// A waiter's one-shot claim and its waker. Lives on the waiter's stack.

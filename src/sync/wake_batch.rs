@@ -15,6 +15,8 @@ const CAPACITY: usize = 16;
 pub(crate) struct WakeBatch {
     wakers: [Option<Waker>; CAPACITY],
     len: usize,
+    /// Whether the woken now hold what others wait for ([`Waker::wake_holder`]).
+    holders: bool,
 }
 
 impl WakeBatch {
@@ -24,7 +26,17 @@ impl WakeBatch {
         WakeBatch {
             wakers: [const { None }; CAPACITY],
             len: 0,
+            holders: false,
         }
+    }
+
+    /// An empty batch for waiters granted what others wait for (a lock, permits): they
+    /// are woken with [`Waker::wake_holder`].
+    #[inline]
+    pub(crate) fn for_holders() -> Self {
+        let mut batch = Self::new();
+        batch.holders = true;
+        batch
     }
 
     /// Whether another waker would not fit.
@@ -52,7 +64,11 @@ impl WakeBatch {
     pub(crate) fn wake_all(&mut self) {
         for slot in &mut self.wakers[..self.len] {
             if let Some(waker) = slot.take() {
-                waker.wake();
+                if self.holders {
+                    waker.wake_holder();
+                } else {
+                    waker.wake();
+                }
             }
         }
         self.len = 0;

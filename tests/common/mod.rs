@@ -47,3 +47,42 @@ pub(crate) fn run_body_in_child(test_name: &str) -> bool {
     );
     false
 }
+
+/// Runs `f` on a thread of its own and fails the test if it takes longer than `secs`
+/// seconds (so a hang is a failure, not a stuck CI job). The thread is left behind then;
+/// the test process exits at the end anyway.
+pub(crate) fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let body = std::thread::spawn(move || {
+        let r = f();
+        let _ = tx.send(());
+        r
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(secs)) {
+        Ok(()) => body.join().unwrap(),
+        // The body panicked (its sender was dropped): re-raise its panic.
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => match body.join() {
+            Ok(r) => r,
+            Err(p) => std::panic::resume_unwind(p),
+        },
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("test body did not finish within {secs} s (hang?)")
+        }
+    }
+}
+
+/// Raises this process's soft open-files limit to its hard limit; returns the new limit.
+#[cfg(unix)]
+pub(crate) fn raise_fd_limit() -> u64 {
+    // SAFETY: getrlimit/setrlimit with a live rlimit struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur as u64
+    }
+}
