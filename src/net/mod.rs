@@ -180,3 +180,41 @@ macro_rules! impl_fd_traits {
     };
 }
 pub(crate) use impl_fd_traits;
+
+/// The timeout accessors of a socket type whose std socket is the field `inner` and whose
+/// timeouts are the field `timeouts` ([`Timeouts`]); `$reads` and `$writes` name the
+/// calls each timeout bounds, for the docs ("Reads", "Receives"...).
+macro_rules! timeout_methods {
+    ($reads:literal, $writes:literal) => {
+        #[doc = concat!($reads, " give up with `ErrorKind::TimedOut` after `timeout` (None: never). A")]
+        /// zero duration is an `InvalidInput` error, as in std.
+        pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+            self.timeouts.set_read(timeout)?;
+            if !sys::NONBLOCKING {
+                self.inner.set_read_timeout(timeout)?;
+            }
+            Ok(())
+        }
+
+        #[doc = concat!($writes, " give up with `ErrorKind::TimedOut` after `timeout` (None: never). A")]
+        /// zero duration is an `InvalidInput` error, as in std.
+        pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+            self.timeouts.set_write(timeout)?;
+            if !sys::NONBLOCKING {
+                self.inner.set_write_timeout(timeout)?;
+            }
+            Ok(())
+        }
+
+        /// The read timeout.
+        pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+            Ok(self.timeouts.read())
+        }
+
+        /// The write timeout.
+        pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+            Ok(self.timeouts.write())
+        }
+    };
+}
+pub(crate) use timeout_methods;

@@ -117,33 +117,7 @@ impl UdpSocket {
         Ok(s)
     }
 
-    /// Receives give up with `ErrorKind::TimedOut` after `timeout` (None: never).
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.timeouts.set_read(timeout)?;
-        if !sys::NONBLOCKING {
-            self.inner.set_read_timeout(timeout)?;
-        }
-        Ok(())
-    }
-
-    /// Sends give up with `ErrorKind::TimedOut` after `timeout` (None: never).
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.timeouts.set_write(timeout)?;
-        if !sys::NONBLOCKING {
-            self.inner.set_write_timeout(timeout)?;
-        }
-        Ok(())
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.timeouts.read())
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.timeouts.write())
-    }
+    super::timeout_methods!("Receives", "Sends");
 
     /// Sets `SO_BROADCAST`.
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {

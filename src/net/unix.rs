@@ -148,33 +148,7 @@ impl UnixStream {
         Ok(s)
     }
 
-    /// Reads give up with `ErrorKind::TimedOut` after `timeout` (None: never).
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.timeouts.set_read(timeout)?;
-        if !sys::NONBLOCKING {
-            self.inner.set_read_timeout(timeout)?;
-        }
-        Ok(())
-    }
-
-    /// Writes give up with `ErrorKind::TimedOut` after `timeout` (None: never).
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.timeouts.set_write(timeout)?;
-        if !sys::NONBLOCKING {
-            self.inner.set_write_timeout(timeout)?;
-        }
-        Ok(())
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.timeouts.read())
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.timeouts.write())
-    }
+    super::timeout_methods!("Reads", "Writes");
 
     /// Takes the pending `SO_ERROR`.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
