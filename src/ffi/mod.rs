@@ -4,11 +4,11 @@
 //! (how opaque handles are checked), `runtime`, `fiber`, `sync`, `channel`, `coroutine`.
 //!
 //! Rules every function here follows:
-//! - it runs its body inside [`error::guard`], so a Rust panic becomes `FIBRA_EPANIC` and
+//! - it runs its body inside `error::guard`, so a Rust panic becomes `FIBRA_EPANIC` and
 //!   never unwinds into C;
 //! - it returns an `int` code (`FIBRA_OK` or a negative `FIBRA_E*`), results go through
 //!   out-pointers;
-//! - handles are checked with [`handle::Slot`]: null, destroyed, or of another type gives
+//! - handles are checked with `handle::Slot`: null, destroyed, or of another type gives
 //!   `FIBRA_EINVAL`.
 //!
 //! How a runtime's shutdown reaches C code: a fiber still suspended when its runtime is

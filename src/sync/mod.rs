@@ -2,12 +2,12 @@
 //! other fibers meanwhile) and parks a waiting plain thread, with both kinds of waiter
 //! mixed on one object.
 //!
-//! How waiting works, in every primitive: a waiter puts a [`signal::Signal`] and a
-//! [`wait_list::Node`] on its own stack, links the node into the primitive's wait list
+//! How waiting works, in every primitive: a waiter puts a `signal::Signal` and a
+//! `wait_list::Node` on its own stack, links the node into the primitive's wait list
 //! under the primitive's lock, and sleeps. Whoever ends the wait (a notifier, or the
 //! waiter's own deadline) wins the signal with one CAS; the loser backs out. A waiter
 //! unwound out of its wait (its runtime shut down) backs out the same way, and gives back
-//! whatever a notifier had already granted it ([`unwind_guard`]).
+//! whatever a notifier had already granted it (`unwind_guard`).
 
 // Parts of the wait machinery are used only by primitives still being written.
 #[allow(dead_code)]
