@@ -125,11 +125,23 @@ impl Shared {
     pub(crate) fn inject(&self, fiber: FiberRef) {
         let mut inject = self.inject.lock().unwrap_or_else(|e| e.into_inner());
         inject.push_back(fiber);
-        // Release: pairs with the acquire in `Core::take_injected`'s and `has_visible_work`'s
+        // Release: pairs with the acquire in `pop_injected`'s and `has_visible_work`'s
         // empty checks. The length changes only under the lock, so it is exact there.
         self.inject_len.store(inject.len(), Ordering::Release);
         drop(inject);
         self.notify_one();
+    }
+
+    fn pop_injected(&self) -> Option<FiberRef> {
+        if self.inject_len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut inject = self.inject.lock().unwrap_or_else(|e| e.into_inner());
+        let found = inject.pop_front();
+        // Relaxed: the length only changes under the lock; it is a hint for the empty
+        // check above, whose acquire pairs with the release in `inject`.
+        self.inject_len.store(inject.len(), Ordering::Relaxed);
+        found
     }
 
     /// Moves a worker's run-queue overflow to the global queue in one lock. Entries queued
@@ -530,7 +542,7 @@ impl Core {
         self.tick.set(tick + 1);
         self.drain_inbox();
         if tick % GLOBAL_QUEUE_INTERVAL == 0 {
-            if let Some(f) = self.take_injected() {
+            if let Some(f) = self.shared.pop_injected() {
                 return Some((f, true));
             }
         }
@@ -565,40 +577,7 @@ impl Core {
             .or_else(|| self.urgent.borrow_mut().pop_front().map(|f| (f, false)))
             .or_else(|| self.ready_next.borrow_mut().take().map(|f| (f, false)))
             .or_else(|| self.lifo.borrow_mut().take().map(|f| (f, true)))
-            .or_else(|| self.take_injected().map(|f| (f, true)))
-    }
-
-    /// Takes the oldest fiber of the global queue to run, and moves a fair share of the
-    /// rest (the queue's length over the number of workers, at most half this worker's
-    /// free run-queue room) into this worker's run queue, where other workers can steal
-    /// them. Taken one at a time, a burst of fibers spawned from outside the runtime (a
-    /// C host, a plain thread) would start one per `GLOBAL_QUEUE_INTERVAL` rounds while
-    /// local fibers keep the worker busy; Go's scheduler takes such a batch too.
-    fn take_injected(&self) -> Option<FiberRef> {
-        let shared = &self.shared;
-        // Acquire: pairs with the release in `inject` (and `inject_overflow`).
-        if shared.inject_len.load(Ordering::Acquire) == 0 {
-            return None;
-        }
-        let room = queue::CAPACITY.saturating_sub(self.local.len()) / 2;
-        let mut inject = shared.inject.lock().unwrap_or_else(|e| e.into_inner());
-        let first = inject.pop_front();
-        let share = (inject.len() / shared.workers.len() + 1)
-            .min(room)
-            .min(inject.len());
-        let batch: Vec<FiberRef> = inject.drain(..share).collect();
-        // Relaxed: the length only changes under the lock; it is a hint for the empty
-        // check above, whose acquire pairs with the release in `inject`.
-        shared.inject_len.store(inject.len(), Ordering::Relaxed);
-        drop(inject);
-        if !batch.is_empty() {
-            for fiber in batch {
-                self.push_run_queue(fiber);
-            }
-            // Rule 1 of the `park` module docs: work others may take was published.
-            shared.notify_one();
-        }
-        first
+            .or_else(|| self.shared.pop_injected().map(|f| (f, true)))
     }
 
     /// Takes a not-yet-started fiber from another worker.
@@ -759,7 +738,7 @@ impl Core {
             return None;
         }
         self.steal()
-            .or_else(|| self.take_injected())
+            .or_else(|| self.shared.pop_injected())
             .map(|f| (f, true))
     }
 
