@@ -218,3 +218,35 @@ macro_rules! timeout_methods {
     };
 }
 pub(crate) use timeout_methods;
+
+/// `Read` and `Write` for a stream socket type and for shared references to it (as std
+/// has them for `&TcpStream`), through the type's `recv_into`, `send_from` and
+/// `send_vectored`.
+macro_rules! impl_stream_io {
+    ($ty:ty) => {
+        $crate::net::impl_stream_io!(@one $ty);
+        $crate::net::impl_stream_io!(@one &$ty);
+    };
+    (@one $ty:ty) => {
+        impl std::io::Read for $ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.recv_into(buf)
+            }
+        }
+
+        impl std::io::Write for $ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.send_from(buf)
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                self.send_vectored(bufs)
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use impl_stream_io;

@@ -2,7 +2,7 @@
 
 use super::sys::{self, Source};
 use super::{Timeouts, impl_fd_traits};
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -97,7 +97,7 @@ impl Iterator for Incoming<'_> {
     }
 }
 
-/// A TCP connection (see [`std::net::TcpStream`]). [`Read`] and [`Write`] are implemented
+/// A TCP connection (see [`std::net::TcpStream`]). [`Read`](std::io::Read) and [`Write`] are implemented
 /// for `TcpStream` and `&TcpStream`; each call suspends only the calling fiber.
 pub struct TcpStream {
     // Declared first: dropped (deregistered) before the fd closes.
@@ -307,45 +307,7 @@ impl TcpStream {
 
 impl_fd_traits!(TcpStream, std::net::TcpStream);
 
-impl Read for TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.recv_into(buf)
-    }
-}
-
-impl Read for &TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.recv_into(buf)
-    }
-}
-
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.send_from(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.send_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for &TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.send_from(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.send_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+super::impl_stream_io!(TcpStream);
 
 /// `addr` as a C socket address and its length.
 #[cfg(all(target_os = "linux", not(loom)))]
